@@ -1,0 +1,48 @@
+"""The `exteri-mail` command: parse, call one use case, print."""
+
+import logging
+import sys
+
+import click
+
+from ..errors import ExteriError
+from .context import AppContext
+
+
+class ExteriGroup(click.Group):
+    """Maps the domain's exceptions to one stderr line and an exit status."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ExteriError as exc:
+            click.echo(f"exteri-mail: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=ExteriGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(dir_okay=False), envvar="EXTERI_MAIL_CONFIG",
+              help="Settings file (TOML).")
+@click.option("--dsn", envvar="EXTERI_MAIL_DSN", help="Registry DSN of the admin role.")
+@click.option("--operator", help="Name recorded in the audit log (default: OS user).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, config, dsn, operator, verbose) -> None:
+    """Manage exteri-mail accounts and the mail servers that serve them."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = AppContext(config=config, dsn=dsn, operator=operator)
+
+
+def _register() -> None:
+    from . import account, audit, db, domain
+
+    for module in (account, audit, db, domain):
+        cli.add_command(module.group)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="exteri-mail")

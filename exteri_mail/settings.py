@@ -1,0 +1,136 @@
+"""Settings of one exteri-mail installation: a TOML file, then environment.
+
+Lookup order for the file: --config, $EXTERI_MAIL_CONFIG, then the first
+of DEFAULT_PATHS that exists. Environment variables (EXTERI_MAIL_*, nested
+with __) override the file; command-line flags override both.
+"""
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import InvalidInput
+
+DEFAULT_STATE_DIR = Path("/var/lib/exteri-mail")
+DEFAULT_PATHS = (
+    Path("/etc/exteri-mail/exteri-mail.toml"),
+    DEFAULT_STATE_DIR / "exteri-mail.toml",
+)
+
+
+class Ports(BaseModel):
+    smtp: int = 25
+    submission: int = 587
+    submissions: int = 465
+    imap: int = 143
+    imaps: int = 993
+    pop3: int = 110
+    pop3s: int = 995
+    quota_status: int = 10031
+    webmail: int = 8443
+    web: int = 8080
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="EXTERI_MAIL_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    hostname: str = "mail.esteri.org"
+    primary_domain: str = "esteri.org"
+    alias_domain: str = "exteri.it"
+    # Where postmaster@, abuse@ and the support address of every domain go.
+    operators: str = "operatori@ext.test"
+    support_local_part: str = "assistenza"
+
+    dsn: str = "postgresql://exterimail_admin@127.0.0.1/exterimail"
+    mail_dsn: str = "postgresql://exterimail_mail@127.0.0.1/exterimail"
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    postfix_dir: Path | None = None
+    dovecot_dir: Path | None = None
+    vmail_dir: Path | None = None
+    vmail_user: str = "vmail"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    listen: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    ports: Ports = Field(default_factory=Ports)
+    relay: str | None = None
+    # The stand-alone instance runs its own Postfix/Dovecot config trees;
+    # a deployed server (Ansible) uses the system ones and the system queue.
+    instance: bool = True
+    # Accept forwards to reserved test domains (ext.test): lab instances only.
+    test_domains: bool = False
+
+    @field_validator("hostname", "primary_domain", "alias_domain")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower().rstrip(".")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        # The environment beats the TOML file, which is passed in as init.
+        return env_settings, init_settings
+
+    @property
+    def domains(self) -> tuple[str, str]:
+        return self.primary_domain, self.alias_domain
+
+    def path(self, name: str) -> Path:
+        """Instance paths default to folders of the state directory."""
+        explicit = getattr(self, name)
+        if explicit is not None:
+            return Path(explicit)
+        defaults = {
+            "postfix_dir": "postfix",
+            "dovecot_dir": "dovecot",
+            "vmail_dir": "vmail",
+            "tls_cert": "tls/cert.pem",
+            "tls_key": "tls/key.pem",
+        }
+        return self.state_dir / defaults[name]
+
+
+def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise InvalidInput(f"config file not found: {path}")
+        return path
+    env = os.environ.get("EXTERI_MAIL_CONFIG")
+    if env:
+        return find_config(env)
+    return next((p for p in DEFAULT_PATHS if p.is_file()), None)
+
+
+def load(config: str | os.PathLike | None = None, **overrides) -> Settings:
+    path = find_config(config)
+    data: dict = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from None
+    try:
+        settings = Settings(**data)
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        raise InvalidInput(f"config {path or '(defaults)'}: {' '.join(first[:3])}") from None
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def dump(settings: Settings, path: Path) -> None:
+    """Write SETTINGS as TOML, readable by root only (it holds DSNs)."""
+    import tomli_w
+
+    data = settings.model_dump(mode="json", exclude_none=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text(tomli_w.dumps(data))
+    tmp.replace(path)
