@@ -102,8 +102,9 @@ def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
             raise InvalidInput(f"config file not found: {path}")
         return path
     env = os.environ.get("EXTERI_MAIL_CONFIG")
-    if env:
-        return find_config(env)
+    if env is not None:
+        # Set but empty means "no file": defaults and environment only.
+        return find_config(env) if env else None
     return next((p for p in DEFAULT_PATHS if p.is_file()), None)
 
 
