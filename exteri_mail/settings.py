@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .dns.config import Deliverability  # issue 6
 from .errors import InvalidInput
 
 DEFAULT_STATE_DIR = Path("/var/lib/exteri-mail")
@@ -34,6 +35,38 @@ class Ports(BaseModel):
     web: int = 8080
 
 
+# --- Account requests and the web application (issue 7) -------------------
+class Web(BaseModel):
+    """The request form, setup pages and autoconfiguration (`exteri-mail web`).
+
+    The app listens on listen[0]:ports.web unless `exteri-mail web --listen`
+    says otherwise; links in the messages it sends start with public_url.
+    """
+
+    # Where links in messages point, e.g. https://mail.esteri.org/account;
+    # None: the loopback address the app itself listens on.
+    public_url: str | None = None
+    # Signs sessions and CSRF tokens; None: a random key per process, so
+    # set it when several processes serve the app.
+    secret_key: str | None = None
+    # Proxies in front of the app whose X-Forwarded-For is trusted.
+    proxy_hops: int = 0
+    # Outgoing mail of the app: the local Postfix unless told otherwise.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    # Sender of the app's messages; None: the support address.
+    sender: str | None = None
+    confirm_hours: int = Field(default=48, gt=0)
+    setup_days: int = Field(default=14, gt=0)
+    # Requests accepted per client per hour and per forward address per day.
+    rate_per_client: int = Field(default=5, gt=0)
+    rate_per_address: int = Field(default=3, gt=0)
+    webmail_url: str | None = None
+
+
+# --- end of issue 7 block ---------------------------------------------------
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EXTERI_MAIL_", env_nested_delimiter="__", extra="forbid"
@@ -50,8 +83,15 @@ class Settings(BaseSettings):
     mail_dsn: str = "postgresql://exterimail_mail@127.0.0.1/exterimail"
 
     state_dir: Path = DEFAULT_STATE_DIR
+    # Paths default to folders of state_dir (see Settings.path); a deployed
+    # server sets them to the system ones (/etc/postfix, /var/spool/postfix...).
     postfix_dir: Path | None = None
+    postfix_queue_dir: Path | None = None
+    postfix_data_dir: Path | None = None
     dovecot_dir: Path | None = None
+    dovecot_run_dir: Path | None = None
+    dovecot_state_dir: Path | None = None
+    log_dir: Path | None = None
     vmail_dir: Path | None = None
     vmail_user: str = "vmail"
     tls_cert: Path | None = None
@@ -59,11 +99,15 @@ class Settings(BaseSettings):
     listen: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
     ports: Ports = Field(default_factory=Ports)
     relay: str | None = None
+    # SRS, DKIM and DNS records (issue 6).
+    deliverability: Deliverability = Field(default_factory=Deliverability)
     # The stand-alone instance runs its own Postfix/Dovecot config trees;
     # a deployed server (Ansible) uses the system ones and the system queue.
     instance: bool = True
     # Accept forwards to reserved test domains (ext.test): lab instances only.
     test_domains: bool = False
+    # Account requests and the web application (issue 7).
+    web: Web = Field(default_factory=Web)
 
     @field_validator("hostname", "primary_domain", "alias_domain")
     @classmethod
@@ -87,7 +131,12 @@ class Settings(BaseSettings):
             return Path(explicit)
         defaults = {
             "postfix_dir": "postfix",
+            "postfix_queue_dir": "spool/postfix",
+            "postfix_data_dir": "lib/postfix",
             "dovecot_dir": "dovecot",
+            "dovecot_run_dir": "run/dovecot",
+            "dovecot_state_dir": "lib/dovecot",
+            "log_dir": "log",
             "vmail_dir": "vmail",
             "tls_cert": "tls/cert.pem",
             "tls_key": "tls/key.pem",

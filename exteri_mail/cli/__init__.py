@@ -35,10 +35,15 @@ def cli(ctx: click.Context, config, dsn, operator, verbose) -> None:
 
 
 def _register() -> None:
-    from . import account, audit, db, domain
+    from . import account, audit, db, domain, server
 
-    for module in (account, audit, db, domain):
+    for module in (account, audit, db, domain, server):
         cli.add_command(module.group)
+
+    from . import bulk
+
+    for command in bulk.commands:
+        account.group.add_command(command)
 
 
 _register()

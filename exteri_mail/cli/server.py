@@ -1,0 +1,114 @@
+"""`exteri-mail server ...`: render, check, apply, and a local instance."""
+
+from pathlib import Path
+
+import click
+
+from .output import emit, fields, json_option
+
+
+@click.group("server")
+def group() -> None:
+    """Postfix and Dovecot configuration, and a local instance."""
+
+
+@group.command("render")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the config tree (postfix/, dovecot/).")
+@click.pass_obj
+def render(app, out_dir):
+    """Write the full config tree into OUT; writes nothing else."""
+    from ..server.render import render as do_render
+
+    written = do_render(app.settings, Path(out_dir))
+    for path in written:
+        click.echo(f"wrote {path}")
+    if not written:
+        click.echo("unchanged")
+
+
+@group.command("check")
+@click.argument("tree", required=False, type=click.Path(file_okay=False, exists=True))
+@click.pass_obj
+def check(app, tree):
+    """Check a rendered TREE (default: the live config) with the daemons' tools."""
+    from ..server.check import check_postfix, check_dovecot, check_tree
+    from ..errors import ServerError
+
+    if tree:
+        check_tree(Path(tree))
+    else:
+        s = app.settings
+        problems = (check_postfix(s.path("postfix_dir"))
+                    + check_dovecot(s.path("dovecot_dir") / "dovecot.conf"))
+        if problems:
+            raise ServerError("configuration check failed:\n  " + "\n  ".join(problems))
+    click.echo("configuration ok")
+
+
+@group.command("apply")
+@click.pass_obj
+def apply(app):
+    """Render, check, swap in atomically and reload; roll back on failure."""
+    from ..server.apply import apply as do_apply
+
+    result = do_apply(app.settings)
+    for path in result.changed:
+        click.echo(f"updated {path}")
+    click.echo("reloaded" if result.reloaded else "unchanged, nothing reloaded")
+
+
+@group.command("up")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the instance lives (default /var/lib/exteri-mail).")
+@click.option("--relay", help="HOST:PORT that receives all mail for outside domains.")
+@click.option("--db-name", default="exterimail", show_default=True,
+              help="Registry database (and role prefix) of a new instance.")
+@click.option("--port-offset", type=int, default=None,
+              help="Add this to every standard port (run beside another instance).")
+@json_option
+@click.pass_obj
+def up(app, state_dir, relay, db_name, port_offset, as_json):
+    """Bring up PostgreSQL, Postfix and Dovecot on loopback."""
+    from ..server import instance
+    from ..settings import DEFAULT_STATE_DIR, Ports
+
+    ports = None
+    if port_offset is not None:
+        base = Ports()
+        ports = Ports(**{k: v + port_offset for k, v in base.model_dump().items()})
+    s, result = instance.up(Path(state_dir) if state_dir else DEFAULT_STATE_DIR,
+                            db_name, relay=relay, ports=ports)
+    info = instance.status(s)
+    emit(info, as_json, lambda i: _print_status(i, result))
+
+
+@group.command("down")
+@click.pass_obj
+def down(app):
+    """Stop the instance's Postfix and Dovecot (PostgreSQL keeps running)."""
+    from ..server import instance
+
+    instance.down(app.settings)
+    click.echo("stopped postfix and dovecot")
+
+
+@group.command("status")
+@json_option
+@click.pass_obj
+def status(app, as_json):
+    """What runs, and where to reach it."""
+    from ..server import instance
+
+    emit(instance.status(app.settings), as_json, lambda i: _print_status(i, None))
+
+
+def _print_status(info: dict, result) -> None:
+    if result is not None:
+        click.echo(f"instance in {info['state_dir']} "
+                   f"({len(result.changed)} config file(s) updated)")
+    for name, running in info["running"].items():
+        click.echo(f"{name:<10} {'running' if running else 'stopped'}")
+    fields(info["endpoints"])
+    click.echo(f"registry    {info['registry']}")
+    click.echo(f"settings    {info['config']}")

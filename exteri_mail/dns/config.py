@@ -1,0 +1,69 @@
+"""The `[deliverability]` settings block and the paths derived from it.
+
+Kept apart from settings.py so that module stays free of DNS concerns;
+Settings embeds Deliverability as its `deliverability` field.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+SYSTEM_DKIM_DIR = Path("/etc/exteri-mail/dkim")
+SYSTEM_SRS_SECRET = Path("/etc/postsrsd.secret")
+
+
+class Deliverability(BaseModel):
+    """SRS, DKIM and what `exteri-mail dns records` publishes.
+
+    The ports are those of the loopback helpers: postsrsd's two lookup
+    tables, OpenDKIM's milter, and the smtpd that takes forwarded mail back
+    in to give it an SRS envelope sender.
+    """
+
+    # Public addresses of `hostname` (A/AAAA records); empty: `listen`.
+    addresses: list[str] = Field(default_factory=list)
+    ttl: int = Field(default=3600, gt=0)
+    # Selector that `dns keygen` uses when none is given.
+    dkim_selector: str = "mail"
+    # None: state_dir/dkim for an instance, /etc/exteri-mail/dkim otherwise.
+    dkim_dir: Path | None = None
+    dkim_port: int = 8891
+    # Domain of SRS addresses; None: primary_domain.
+    srs_domain: str | None = None
+    # None: state_dir/srs/secret for an instance, /etc/postsrsd.secret otherwise.
+    srs_secret: Path | None = None
+    srs_forward_port: int = 10001
+    srs_reverse_port: int = 10002
+    reinject_port: int = 10027
+    dmarc_policy: Literal["none", "quarantine", "reject"] = "quarantine"
+    # DMARC and TLS-RPT reports go to this local part of each domain.
+    report_local_part: str = "postmaster"
+    mta_sts_mode: Literal["none", "testing", "enforce"] = "testing"
+    mta_sts_max_age: int = Field(default=604800, gt=0)
+
+
+def dkim_dir(s: "Settings") -> Path:
+    explicit = s.deliverability.dkim_dir
+    if explicit is not None:
+        return Path(explicit)
+    return s.state_dir / "dkim" if s.instance else SYSTEM_DKIM_DIR
+
+
+def srs_secret(s: "Settings") -> Path:
+    explicit = s.deliverability.srs_secret
+    if explicit is not None:
+        return Path(explicit)
+    return s.state_dir / "srs" / "secret" if s.instance else SYSTEM_SRS_SECRET
+
+
+def srs_domain(s: "Settings") -> str:
+    return (s.deliverability.srs_domain or s.primary_domain).lower().rstrip(".")
+
+
+def run_dir(s: "Settings") -> Path:
+    """Pid files of the helpers (the instance's own run directory)."""
+    return s.state_dir / "run" / "deliverability"

@@ -1,0 +1,1 @@
+"""The mail servers: configuration rendered from the registry's settings."""

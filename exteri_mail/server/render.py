@@ -1,0 +1,99 @@
+"""Render templates/ into a configuration tree, writing only what changed."""
+
+import grp
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from ..resources import resource
+from ..settings import Settings
+from . import context, queries
+
+log = logging.getLogger("exteri_mail.server")
+
+
+@dataclass(frozen=True)
+class Output:
+    template: str
+    path: str  # relative to the tree; also the target below the daemon's dir
+    mode: int = 0o644
+    group: str | None = None  # group that may read a secret-bearing file
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+OUTPUTS: list[Output] = [
+    Output("postfix/main.cf.j2", "postfix/main.cf"),
+    Output("postfix/master.cf.j2", "postfix/master.cf"),
+    *(
+        Output("postfix/pgsql/map.cf.j2", f"postfix/pgsql/{name}.cf", 0o640, "postfix",
+               (("map_name", name), ("query", query)))
+        for name, query in queries.POSTFIX_MAPS.items()
+    ),
+    Output("dovecot/dovecot.conf.j2", "dovecot/dovecot.conf"),
+    Output("dovecot/sql.conf.ext.j2", "dovecot/sql.conf.ext", 0o640, "dovecot"),
+    Output("dovecot/quota-warning.sh.j2", "dovecot/quota-warning.sh", 0o755),
+]
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(resource("templates")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render_all(settings: Settings) -> dict[str, tuple[str, Output]]:
+    """Relative path -> (content, output) for the whole tree, in memory."""
+    env, data = _environment(), context.build(settings)
+    return {
+        out.path: (env.get_template(out.template).render(**data, **dict(out.extra)), out)
+        for out in OUTPUTS
+    }
+
+
+def write_tree(rendered: dict[str, tuple[str, Output]], root: Path) -> list[Path]:
+    """Write each file under ROOT whose content differs; return those written."""
+    written = []
+    for rel, (content, out) in rendered.items():
+        target = root / rel
+        if target.is_file() and target.read_text() == content:
+            continue
+        write_atomic(target, content, out.mode, out.group)
+        written.append(target)
+    return written
+
+
+def write_atomic(target: Path, content: str, mode: int, group: str | None) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        os.fchmod(fd, mode)
+        if group is not None:
+            os.fchown(fd, 0, _gid(group))
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _gid(group: str) -> int:
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        return 0
+
+
+def render(settings: Settings, out_dir: Path) -> list[Path]:
+    written = write_tree(render_all(settings), out_dir)
+    log.info("rendered %d changed file(s) into %s", len(written), out_dir)
+    return written
