@@ -163,3 +163,57 @@ SELECT aa.local_part, aa.domain, aa.local_part || '@' || aa.domain AS username,
  WHERE p.mailbox AND aa.is_current AND aa.domain_kind = 'primary';
 
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
+
+-- Account requests (issue 7) ------------------------------------------------
+-- People ask for an address on the web form; the request waits for its
+-- forward address to be confirmed (double opt-in), then for an operator.
+-- Only the admin role reads these tables: grant_mail_role() revokes
+-- everything from the mail-server role and grants it the mail_* views only.
+
+CREATE TABLE IF NOT EXISTS account_requests (
+    id           bigserial PRIMARY KEY,
+    first_name   text NOT NULL CHECK (first_name <> '' AND length(first_name) <= 100),
+    last_name    text NOT NULL CHECK (last_name <> '' AND length(last_name) <= 100),
+    local_part   text NOT NULL CHECK (local_part ~ '^[a-z]+\.[a-z]+$'),
+    forward      text NOT NULL CHECK (forward ~ '^[^@[:space:]]+@[^@[:space:]]+$'
+                                      AND length(forward) <= 254),
+    note         text NOT NULL DEFAULT '' CHECK (length(note) <= 2000),
+    language     text NOT NULL DEFAULT 'it' CHECK (language IN ('it', 'en')),
+    client       text,
+    status       text NOT NULL DEFAULT 'unconfirmed'
+                 CHECK (status IN ('unconfirmed', 'pending', 'approved', 'rejected')),
+    reason       text,
+    account_id   bigint REFERENCES accounts (id),
+    decided_by   text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    confirmed_at timestamptz,
+    decided_at   timestamptz,
+    CHECK ((status = 'approved') = (account_id IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS account_requests_by_status
+    ON account_requests (status, created_at);
+CREATE INDEX IF NOT EXISTS account_requests_by_forward
+    ON account_requests (lower(forward), created_at);
+CREATE INDEX IF NOT EXISTS account_requests_by_client
+    ON account_requests (client, created_at);
+
+-- Links sent by mail: only the SHA-256 of each token is kept. A 'confirm'
+-- token confirms one request once; a 'setup' token opens an account's
+-- setup page until it expires and lets the password be chosen once.
+CREATE TABLE IF NOT EXISTS web_tokens (
+    digest     bytea PRIMARY KEY CHECK (length(digest) = 32),
+    purpose    text NOT NULL CHECK (purpose IN ('confirm', 'setup')),
+    request_id bigint REFERENCES account_requests (id),
+    account_id bigint REFERENCES accounts (id),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL,
+    used_at    timestamptz,
+    revoked_at timestamptz,
+    CHECK ((purpose = 'confirm') = (request_id IS NOT NULL)),
+    CHECK ((purpose = 'setup') = (account_id IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS web_tokens_by_account ON web_tokens (account_id)
+    WHERE account_id IS NOT NULL;
+
+REVOKE ALL ON account_requests, web_tokens FROM PUBLIC;
+-- End of account requests (issue 7) -----------------------------------------

@@ -40,6 +40,13 @@ def _register() -> None:
     for module in (account, audit, db, domain, server):
         cli.add_command(module.group)
 
+    # Account requests and the web app (issue 7).
+    from . import request, web
+
+    cli.add_command(request.group)
+    cli.add_command(web.group)
+    account.group.add_command(request.welcome)
+
     from . import bulk
 
     for command in bulk.commands:
