@@ -47,6 +47,11 @@ def _register() -> None:
     cli.add_command(web.group)
     account.group.add_command(request.welcome)
 
+    # DNS records, their check and DKIM keys (issue 6).
+    from . import dns
+
+    cli.add_command(dns.group)
+
     from . import bulk
 
     for command in bulk.commands:

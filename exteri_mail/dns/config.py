@@ -31,19 +31,38 @@ class Deliverability(BaseModel):
     dkim_selector: str = "mail"
     # None: state_dir/dkim for an instance, /etc/exteri-mail/dkim otherwise.
     dkim_dir: Path | None = None
-    dkim_port: int = 8891
     # Domain of SRS addresses; None: primary_domain.
     srs_domain: str | None = None
     # None: state_dir/srs/secret for an instance, /etc/postsrsd.secret otherwise.
     srs_secret: Path | None = None
-    srs_forward_port: int = 10001
-    srs_reverse_port: int = 10002
-    reinject_port: int = 10027
+    # Loopback ports of the helpers; None: the standard port moved by as much
+    # as ports.smtp is moved from 25, so instances side by side do not clash.
+    dkim_port: int | None = None
+    srs_forward_port: int | None = None
+    srs_reverse_port: int | None = None
+    reinject_port: int | None = None
     dmarc_policy: Literal["none", "quarantine", "reject"] = "quarantine"
     # DMARC and TLS-RPT reports go to this local part of each domain.
     report_local_part: str = "postmaster"
     mta_sts_mode: Literal["none", "testing", "enforce"] = "testing"
     mta_sts_max_age: int = Field(default=604800, gt=0)
+
+
+# Standard ports of the helpers: OpenDKIM's milter, postsrsd's two tables,
+# and the smtpd that takes forwarded mail back in.
+STANDARD_PORTS = {
+    "dkim_port": 8891,
+    "srs_forward_port": 10001,
+    "srs_reverse_port": 10002,
+    "reinject_port": 10027,
+}
+
+
+def port(s: "Settings", name: str) -> int:
+    explicit = getattr(s.deliverability, name)
+    if explicit is not None:
+        return explicit
+    return STANDARD_PORTS[name] + s.ports.smtp - 25
 
 
 def dkim_dir(s: "Settings") -> Path:

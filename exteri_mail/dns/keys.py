@@ -52,8 +52,7 @@ def check_selector(selector: str) -> str:
     name = selector.strip().lower()
     if not SELECTOR.match(name):
         raise InvalidInput(
-            f"invalid DKIM selector: {selector!r} (letters, digits and '-', "
-            "at most 63)"
+            f"invalid DKIM selector: {selector!r} (letters, digits and '-', at most 63)"
         )
     return name
 

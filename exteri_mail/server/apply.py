@@ -6,6 +6,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dns import helpers as deliverability  # issue 6
 from ..errors import ServerError
 from ..settings import Settings
 from .check import check_tree
@@ -52,6 +53,10 @@ def apply(settings: Settings, start: bool = True) -> Applied:
             previous[target] = old
             write_atomic(target, content, out.mode, out.group)
     result = Applied(changed=list(previous))
+
+    # SRS and DKIM helpers (issue 6): Postfix asks them, so they start first.
+    if settings.instance and start:
+        deliverability.up(settings)
 
     postfix, dovecot = daemons(settings)
     needs_start = start and not (postfix.running() and dovecot.running())

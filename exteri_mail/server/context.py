@@ -2,6 +2,7 @@
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from ..dns import helpers as deliverability  # issue 6
 from ..errors import InvalidInput
 from ..settings import Settings
 from . import queries
@@ -63,6 +64,8 @@ def build(s: Settings) -> dict:
         "tls_key": s.path("tls_key"),
         "vmail_user": s.vmail_user,
         "message_size_limit": 50 * 1024 * 1024,
+        # SRS and DKIM (issue 6).
+        "deliverability": deliverability.postfix_data(s),
         "queries": {
             **queries.POSTFIX_MAPS,
             "password": queries.DOVECOT_PASSWORD,

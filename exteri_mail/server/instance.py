@@ -15,6 +15,7 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 
 from .. import db, postgres
+from ..dns import helpers as deliverability  # issue 6
 from .. import settings as settings_mod
 from ..settings import Settings
 from .apply import Applied, apply, daemons
@@ -95,6 +96,7 @@ def down(s: Settings) -> None:
     postfix, dovecot = daemons(s)
     postfix.stop()
     dovecot.stop()
+    deliverability.down(s)  # SRS and DKIM helpers (issue 6)
 
 
 def status(s: Settings) -> dict:

@@ -1,0 +1,93 @@
+"""`exteri-mail dns records|check|keygen|mta-sts-policy`."""
+
+import click
+
+from ..dns import check as dns_check
+from ..dns import config, keys, records
+from ..errors import ExteriError
+from .output import emit, json_option, table
+
+
+class RecordsMissing(ExteriError):
+    """Some expected records are absent or differ: exit 1 after the report."""
+
+
+@click.group("dns")
+def group() -> None:
+    """DNS records to publish, their check, and the DKIM keys."""
+
+
+@group.command("records")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["zone", "json"]),
+    default="zone",
+    show_default=True,
+    help="Zone-file lines or a JSON list.",
+)
+@click.option("--domain", help="Only the records inside this domain's zone.")
+@click.pass_obj
+def records_(app, fmt, domain):
+    """Print every record both domains need (MX, SPF, DKIM, DMARC, ...)."""
+    rows = records.expected(app.settings, domain)
+    text = records.to_zone(rows) if fmt == "zone" else records.to_json(rows) + "\n"
+    click.echo(text, nl=False)
+
+
+@group.command("check")
+@click.option(
+    "--resolver",
+    "address",
+    metavar="IP[:PORT]",
+    help="Ask this resolver (default: the system's).",
+)
+@click.option("--domain", help="Only the records inside this domain's zone.")
+@json_option
+@click.pass_obj
+def check_(app, address, domain, as_json):
+    """Resolve every expected record and report missing or wrong ones."""
+    res = dns_check.resolver(address)
+    results = dns_check.check(records.expected(app.settings, domain), res)
+
+    emit([r.as_dict() for r in results], as_json, _print_results)
+    bad = [r for r in results if r.status != "ok"]
+    if bad:
+        names = ", ".join(f"{r.record.name} {r.record.type}" for r in bad)
+        raise RecordsMissing(
+            f"{len(bad)} of {len(results)} DNS records missing or wrong: {names}"
+        )
+
+
+def _print_results(rows: list[dict]) -> None:
+    table(rows, ["status", "name", "type", "expected"])
+    for row in rows:
+        if row["status"] == "wrong":
+            click.echo(f"{row['name']} {row['type']} is {' | '.join(row['found'])}")
+
+
+@group.command("keygen")
+@click.option(
+    "--selector",
+    help="Selector of the new key (default: the "
+    "configured deliverability.dkim_selector).",
+)
+@click.pass_obj
+def keygen(app, selector):
+    """Generate a DKIM key and make it the one OpenDKIM signs with."""
+    s = app.settings
+    directory = config.dkim_dir(s)
+    owner = None if s.instance else keys.default_owner()
+    key = keys.generate(directory, selector or s.deliverability.dkim_selector, owner)
+    click.echo(f"DKIM key {key.selector} written to {key.path} (mode 0600)")
+    click.echo(
+        "publish the records printed by `exteri-mail dns records`, "
+        "then run `exteri-mail server apply`"
+    )
+
+
+@group.command("mta-sts-policy")
+@click.pass_obj
+def mta_sts_policy(app):
+    """Print the MTA-STS policy to serve at mta-sts.DOMAIN."""
+    click.echo(records.mta_sts_policy(app.settings), nl=False)

@@ -1,0 +1,278 @@
+"""The two loopback helpers beside Postfix: postsrsd (SRS) and OpenDKIM.
+
+How forwarded mail gets its SRS sender (the main.cf/master.cf blocks that
+print `postfix_data()`): Postfix picks the transport of a recipient outside
+our domains by envelope sender. An outside sender there means the message
+is being forwarded (our users must send as their own address), so it goes
+to the `srsforward` transport, which hands it to a second smtpd on
+loopback whose cleanup rewrites only the envelope sender through postsrsd.
+Then the sender is ours and the message leaves like any other. Deliveries
+into Plus mailboxes and mail from our users never take that path.
+"""
+
+import logging
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import jinja2
+
+from ..errors import ServerError
+from ..resources import resource
+from ..settings import Settings
+from . import config, keys
+
+log = logging.getLogger("exteri_mail.deliverability")
+
+HEADER = "managed by exteri-mail: edits are overwritten by `exteri-mail server apply`"
+SRS_USER = "postsrsd"
+OPENDKIM_FILES = ("opendkim.conf", "key.table", "signing.table")
+
+
+def own_domains(s: Settings) -> list[str]:
+    """Sender domains that are ours: never rewritten, signed when submitted."""
+    names = [s.primary_domain, s.alias_domain, s.hostname, config.srs_domain(s)]
+    return list(dict.fromkeys(names))
+
+
+def postfix_data(s: Settings) -> dict:
+    """What the deliverability blocks of main.cf and master.cf print."""
+    pattern = "|".join(re.escape(name) for name in own_domains(s))
+    return {
+        # `$$` because main.cf expands `$` itself.
+        "own_sender_regexp": f"@({pattern})$$",
+        "reinject_port": config.port(s, "reinject_port"),
+        "srs_forward_port": config.port(s, "srs_forward_port"),
+        "srs_reverse_port": config.port(s, "srs_reverse_port"),
+        "dkim_port": config.port(s, "dkim_port"),
+    }
+
+
+def opendkim_dir(s: Settings) -> Path:
+    return s.state_dir / "opendkim" if s.instance else Path("/etc/opendkim")
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(resource("templates")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def _signing(s: Settings) -> list[tuple[str, str]]:
+    """SigningTable rows: each domain, and the host's own name under it."""
+    rows = [(f"*@{domain}", domain) for domain in s.domains]
+    parent = next((d for d in s.domains if s.hostname.endswith(f".{d}")), None)
+    if parent is not None:
+        rows.append((f"*@{s.hostname}", parent))
+    return rows
+
+
+def render_opendkim(s: Settings, key: keys.Key) -> dict[str, str]:
+    """File name -> content of OpenDKIM's configuration."""
+    directory = opendkim_dir(s)
+    data = {
+        "header": HEADER,
+        "port": config.port(s, "dkim_port"),
+        "pid_file": config.run_dir(s) / "opendkim.pid",
+        "user": None if s.instance else keys.SIGNER_USER,
+        "config_dir": directory,
+        "internal_hosts": ["127.0.0.1", "::1"],
+        "domains": s.domains,
+        "selector": key.selector,
+        "key_file": key.path,
+        "signing": _signing(s),
+    }
+    env = _environment()
+    return {
+        name: env.get_template(f"opendkim/{name}.j2").render(**data)
+        for name in OPENDKIM_FILES
+    }
+
+
+def render_postsrsd_default(s: Settings) -> str:
+    """Debian's /etc/default/postsrsd for a deployed server (Ansible)."""
+    return (
+        _environment()
+        .get_template("postsrsd/postsrsd.default.j2")
+        .render(
+            header=HEADER,
+            domain=config.srs_domain(s),
+            exclude=[n for n in own_domains(s) if n != config.srs_domain(s)],
+            secret=config.srs_secret(s),
+            forward_port=config.port(s, "srs_forward_port"),
+            reverse_port=config.port(s, "srs_reverse_port"),
+        )
+    )
+
+
+def ensure_srs_secret(path: Path) -> None:
+    """A random secret, made once: changing it voids SRS addresses in flight."""
+    if path.is_file():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (secrets.token_urlsafe(32) + "\n").encode())
+    finally:
+        os.close(fd)
+    log.info("created SRS secret %s", path)
+
+
+def check_safe_dir(directory: Path) -> None:
+    """OpenDKIM silently refuses to sign with a key under a writable parent."""
+    for parent in (directory.resolve(), *directory.resolve().parents):
+        if parent.stat().st_mode & 0o022:
+            raise ServerError(
+                f"DKIM key directory {directory} is below {parent}, which others "
+                "may write (OpenDKIM would not sign); set deliverability.dkim_dir "
+                "to a path under /etc or /var/lib"
+            )
+
+
+class Daemon:
+    """A helper that forks into the background and writes a pid file."""
+
+    name = ""
+
+    def __init__(self, pid_file: Path):
+        self.pid_file = pid_file
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self, argv: list[str]) -> None:
+        if self.running():
+            return
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            argv, check=False, capture_output=True, text=True, timeout=30
+        )
+        if result.returncode != 0:
+            detail = (
+                result.stderr or result.stdout
+            ).strip() or f"exit {result.returncode}"
+            raise ServerError(f"{self.name} did not start: {detail.splitlines()[-1]}")
+        self._wait(self.running, "start")
+        log.info("%s running (pid %s)", self.name, self.pid())
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        self._wait(lambda: not _alive(pid), "stop")
+        self.pid_file.unlink(missing_ok=True)
+        log.info("%s stopped", self.name)
+
+    def _wait(self, condition, what: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise ServerError(f"{self.name} did not {what} within {timeout:.0f} s")
+            time.sleep(0.05)
+
+
+class Postsrsd(Daemon):
+    name = "postsrsd"
+
+    def argv(self, s: Settings) -> list[str]:
+        domain = config.srs_domain(s)
+        excluded = ",".join(n for n in own_domains(s) if n != domain)
+        argv = [
+            "postsrsd",
+            f"-s{config.srs_secret(s)}",
+            f"-d{domain}",
+            f"-X{excluded}",
+            "-l127.0.0.1",
+            f"-f{config.port(s, 'srs_forward_port')}",
+            f"-r{config.port(s, 'srs_reverse_port')}",
+            f"-p{self.pid_file}",
+            "-D",
+        ]
+        if _user_exists(SRS_USER):
+            argv.append(f"-u{SRS_USER}")
+        return argv
+
+
+class OpenDkim(Daemon):
+    name = "opendkim"
+
+    def reload(self) -> None:
+        """SIGUSR1 makes OpenDKIM reread its configuration and tables."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGUSR1)
+            log.info("opendkim reloaded")
+
+
+def daemons(s: Settings) -> tuple[Postsrsd, OpenDkim]:
+    run = config.run_dir(s)
+    return Postsrsd(run / "postsrsd.pid"), OpenDkim(run / "opendkim.pid")
+
+
+def up(s: Settings) -> None:
+    """Prepare and start both helpers (before Postfix, which asks them)."""
+    from ..server.render import write_atomic
+
+    directory = config.dkim_dir(s)
+    key = keys.ensure(
+        directory,
+        s.deliverability.dkim_selector,
+        None if s.instance else keys.default_owner(),
+    )
+    check_safe_dir(directory)
+    ensure_srs_secret(config.srs_secret(s))
+
+    conf_dir = opendkim_dir(s)
+    changed = False
+    for name, content in render_opendkim(s, key).items():
+        target = conf_dir / name
+        if not (target.is_file() and target.read_text() == content):
+            write_atomic(target, content, 0o644, None)
+            changed = True
+
+    postsrsd, opendkim = daemons(s)
+    postsrsd.start(postsrsd.argv(s))
+    if changed and opendkim.running():
+        opendkim.reload()
+    opendkim.start(["opendkim", "-x", str(conf_dir / "opendkim.conf")])
+
+
+def down(s: Settings) -> None:
+    for daemon in daemons(s):
+        daemon.stop()
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,172 @@
+"""Every DNS record the two domains need, derived from Settings.
+
+Names are absolute (trailing dot). A TXT value is one unsplit string; the
+zone format splits it into the 255-byte strings DNS stores.
+"""
+
+import hashlib
+import ipaddress
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+from dns.rdtypes.ANY.TXT import TXT
+
+from ..errors import InvalidInput
+from ..settings import Settings
+from . import config, keys
+
+log = logging.getLogger("exteri_mail.dns")
+
+# RFC 6186 (and RFC 8314 for submissions): service label -> Settings.ports field.
+SRV_SERVICES = (
+    ("_submission._tcp", "submission"),
+    ("_submissions._tcp", "submissions"),
+    ("_imap._tcp", "imap"),
+    ("_imaps._tcp", "imaps"),
+    ("_pop3._tcp", "pop3"),
+    ("_pop3s._tcp", "pop3s"),
+)
+# Names mail clients probe for their settings (served by the web app).
+CLIENT_SETUP_NAMES = ("autoconfig", "autodiscover")
+WILDCARD_ADDRESSES = {"0.0.0.0", "::"}
+TXT_CHUNK = 255
+
+
+@dataclass(frozen=True)
+class Record:
+    name: str
+    type: str
+    value: str
+    ttl: int
+
+    def zone_line(self) -> str:
+        return f"{self.name} {self.ttl} IN {self.type} {_rdata(self).to_text()}"
+
+
+def fqdn(name: str) -> str:
+    return name.lower().rstrip(".") + "."
+
+
+def host_addresses(s: Settings) -> list[str]:
+    """Public addresses of the mail host: configured, or those it listens on."""
+    chosen = s.deliverability.addresses or [
+        a for a in s.listen if a not in WILDCARD_ADDRESSES
+    ]
+    for address in chosen:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise InvalidInput(
+                f"deliverability.addresses: not an IP address: {address!r}"
+            ) from None
+    return chosen
+
+
+def mta_sts_policy(s: Settings) -> str:
+    """Text served at https://mta-sts.DOMAIN/.well-known/mta-sts.txt."""
+    d = s.deliverability
+    return (
+        "version: STSv1\n"
+        f"mode: {d.mta_sts_mode}\n"
+        f"mx: {s.hostname}\n"
+        f"max_age: {d.mta_sts_max_age}\n"
+    )
+
+
+def mta_sts_id(s: Settings) -> str:
+    """Changes exactly when the policy does, as RFC 8461 asks."""
+    return hashlib.sha256(mta_sts_policy(s).encode()).hexdigest()[:20]
+
+
+def host_records(s: Settings) -> list[Record]:
+    """The mail host's addresses and the SPF record of its HELO name."""
+    ttl, host = s.deliverability.ttl, fqdn(s.hostname)
+    addresses = host_addresses(s)
+    if not addresses:
+        log.warning(
+            "no public address for %s: set deliverability.addresses", s.hostname
+        )
+    rows = [Record(host, "AAAA" if ":" in a else "A", a, ttl) for a in addresses]
+    rows.append(Record(host, "TXT", "v=spf1 a -all", ttl))
+    return rows
+
+
+def domain_records(s: Settings, domain: str, dkim: list[keys.Key]) -> list[Record]:
+    d, ttl = s.deliverability, s.deliverability.ttl
+    apex, host = fqdn(domain), fqdn(s.hostname)
+    reports = f"mailto:{d.report_local_part}@{domain}"
+    rows = [
+        Record(apex, "MX", f"10 {host}", ttl),
+        Record(apex, "TXT", "v=spf1 mx -all", ttl),
+        *(
+            Record(
+                f"{k.selector}._domainkey.{apex}",
+                "TXT",
+                f"v=DKIM1; k=rsa; p={k.public_b64()}",
+                ttl,
+            )
+            for k in dkim
+        ),
+        Record(
+            f"_dmarc.{apex}", "TXT", f"v=DMARC1; p={d.dmarc_policy}; rua={reports}", ttl
+        ),
+        Record(f"_mta-sts.{apex}", "TXT", f"v=STSv1; id={mta_sts_id(s)}", ttl),
+        Record(f"mta-sts.{apex}", "CNAME", host, ttl),
+        Record(f"_smtp._tls.{apex}", "TXT", f"v=TLSRPTv1; rua={reports}", ttl),
+    ]
+    rows += [
+        Record(f"{label}.{apex}", "SRV", f"0 1 {getattr(s.ports, port)} {host}", ttl)
+        for label, port in SRV_SERVICES
+    ]
+    rows += [
+        Record(f"{name}.{apex}", "CNAME", host, ttl) for name in CLIENT_SETUP_NAMES
+    ]
+    return rows
+
+
+def expected(s: Settings, domain: str | None = None) -> list[Record]:
+    """Every record to publish, or only those inside DOMAIN's zone."""
+    dkim = keys.keys(config.dkim_dir(s))
+    if not dkim:
+        log.warning("no DKIM key yet: run `exteri-mail dns keygen`")
+    rows = host_records(s)
+    for name in s.domains:
+        rows += domain_records(s, name, dkim)
+    if domain is None:
+        return rows
+    zone = _known_domain(s, domain)
+    return [r for r in rows if r.name == zone or r.name.endswith(f".{zone}")]
+
+
+def to_zone(rows: list[Record]) -> str:
+    return "".join(f"{row.zone_line()}\n" for row in rows)
+
+
+def to_json(rows: list[Record]) -> str:
+    return json.dumps([asdict(r) for r in rows], indent=2)
+
+
+def _known_domain(s: Settings, domain: str) -> str:
+    zone = fqdn(domain)
+    if zone not in {fqdn(d) for d in s.domains}:
+        known = ", ".join(s.domains)
+        raise InvalidInput(f"not one of our domains: {domain!r} (choose {known})")
+    return zone
+
+
+def _rdata(row: Record) -> dns.rdata.Rdata:
+    rdtype = dns.rdatatype.from_text(row.type)
+    if rdtype == dns.rdatatype.TXT:
+        return txt_rdata(row.value)
+    return dns.rdata.from_text(dns.rdataclass.IN, rdtype, row.value)
+
+
+def txt_rdata(value: str) -> dns.rdata.Rdata:
+    """One TXT value as the <=255-byte strings DNS stores."""
+    raw = value.encode("ascii")
+    chunks = [raw[i : i + TXT_CHUNK] for i in range(0, len(raw), TXT_CHUNK)]
+    return TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks)
