@@ -1,0 +1,221 @@
+"""`exteri-mail dns records|check|keygen` against a real DNS server (Knot).
+
+No mail daemons here: the records come from Settings and the key store, and
+are checked by dnspython (our check) and checkdmarc (an outside parser).
+"""
+
+import json
+import stat
+
+import checkdmarc.dmarc
+import checkdmarc.mta_sts
+import checkdmarc.smtp_tls_reporting
+import checkdmarc.spf
+import pytest
+from click.testing import CliRunner
+
+from exteri_mail.cli import cli as cli_group
+from tests.dnszone import Knot
+
+DOMAINS = ("esteri.org", "exteri.it")
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return {
+        "EXTERI_MAIL_CONFIG": "",
+        "EXTERI_MAIL_DELIVERABILITY__DKIM_DIR": str(tmp_path / "dkim"),
+    }
+
+
+@pytest.fixture
+def run(env):
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli_group, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def knot(tmp_path):
+    server = Knot(tmp_path / "knot")
+    yield server
+    server.cleanup()
+
+
+def zones(run) -> dict[str, str]:
+    out = {}
+    for domain in DOMAINS:
+        result = run("dns", "records", "--format", "zone", "--domain", domain)
+        assert result.exit_code == 0, result.stderr
+        out[domain] = result.stdout
+    return out
+
+
+def test_records_cover_both_domains_with_unsplit_txt(run):
+    assert run("dns", "keygen").exit_code == 0
+
+    result = run("dns", "records", "--format", "json")
+
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert all(set(row) == {"name", "type", "value", "ttl"} for row in rows)
+    got = {(row["name"], row["type"]) for row in rows}
+    for domain in DOMAINS:
+        apex = f"{domain}."
+        assert {
+            (apex, "MX"),
+            (apex, "TXT"),
+            (f"mail._domainkey.{apex}", "TXT"),
+            (f"_dmarc.{apex}", "TXT"),
+            (f"_mta-sts.{apex}", "TXT"),
+            (f"mta-sts.{apex}", "CNAME"),
+            (f"_smtp._tls.{apex}", "TXT"),
+            (f"_submission._tcp.{apex}", "SRV"),
+            (f"_submissions._tcp.{apex}", "SRV"),
+            (f"_imap._tcp.{apex}", "SRV"),
+            (f"_imaps._tcp.{apex}", "SRV"),
+            (f"_pop3._tcp.{apex}", "SRV"),
+            (f"_pop3s._tcp.{apex}", "SRV"),
+            (f"autoconfig.{apex}", "CNAME"),
+            (f"autodiscover.{apex}", "CNAME"),
+        } <= got
+    dkim = next(r for r in rows if r["name"] == "mail._domainkey.esteri.org.")
+    assert dkim["value"].startswith("v=DKIM1; k=rsa; p=MII")
+    assert '"' not in dkim["value"] and len(dkim["value"]) > 255
+    mx = next(r for r in rows if r["name"] == "exteri.it." and r["type"] == "MX")
+    assert mx["value"] == "10 mail.esteri.org."
+
+
+def test_zone_format_splits_long_txt_into_dns_strings(run):
+    run("dns", "keygen")
+
+    zone = run("dns", "records").stdout
+
+    line = next(x for x in zone.splitlines() if x.startswith("mail._domainkey.exteri"))
+    assert line.startswith("mail._domainkey.exteri.it. 3600 IN TXT ")
+    assert '" "' in line  # two quoted strings, each at most 255 bytes
+
+
+def test_keygen_writes_a_private_key_readable_by_its_owner_only(run, tmp_path):
+    result = run("dns", "keygen", "--selector", "s2025")
+
+    assert result.exit_code == 0, result.stderr
+    key = tmp_path / "dkim" / "s2025.private"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    secret = key.read_text()
+    assert "PRIVATE KEY" in secret
+    body = "".join(secret.splitlines()[1:-1])
+    assert body[:40] not in result.stdout + result.stderr
+    assert "PRIVATE" not in result.stdout + result.stderr
+
+
+def test_keygen_rotation_keeps_the_old_selector_published(run, tmp_path):
+    assert run("dns", "keygen").exit_code == 0
+
+    again = run("dns", "keygen")
+    rotated = run("dns", "keygen", "--selector", "mail2")
+
+    assert again.exit_code == 1
+    assert again.stderr.strip().splitlines() == [
+        f"exteri-mail: DKIM selector 'mail' already has a key in {tmp_path}/dkim; "
+        "rotate with `exteri-mail dns keygen --selector NEW`"
+    ]
+    assert rotated.exit_code == 0, rotated.stderr
+    assert (tmp_path / "dkim" / "active").read_text() == "mail2\n"
+    names = {r["name"] for r in json.loads(run("dns", "records", "--format", "json").stdout)}
+    assert {"mail._domainkey.esteri.org.", "mail2._domainkey.esteri.org."} <= names
+
+
+def test_keygen_refuses_a_bad_selector_and_writes_nothing(run, tmp_path):
+    result = run("dns", "keygen", "--selector", "bad_sel!")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "exteri-mail: invalid DKIM selector: 'bad_sel!' (letters, digits and '-', "
+        "at most 63)"
+    ]
+    assert not (tmp_path / "dkim").exists()
+
+
+def test_records_refuse_an_unknown_domain(run):
+    result = run("dns", "records", "--domain", "example.com")
+
+    assert result.exit_code == 1
+    assert "example.com" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_reports_all_present_then_names_the_one_removed(run, knot):
+    run("dns", "keygen")
+    served = zones(run)
+    knot.serve(served)
+
+    ok = run("dns", "check", "--resolver", knot.address, "--json")
+
+    assert ok.exit_code == 0, ok.stderr
+    results = json.loads(ok.stdout)
+    assert results and {r["status"] for r in results} == {"ok"}
+
+    dmarc = next(x for x in served["exteri.it"].splitlines() if x.startswith("_dmarc"))
+    served["exteri.it"] = served["exteri.it"].replace(dmarc + "\n", "")
+    knot.serve(served)
+    missing = run("dns", "check", "--resolver", knot.address)
+
+    assert missing.exit_code == 1
+    assert missing.stderr.strip().splitlines() == [
+        f"exteri-mail: 1 of {len(results)} DNS records missing or wrong: "
+        "_dmarc.exteri.it. TXT"
+    ]
+    line = next(x for x in missing.stdout.splitlines() if "_dmarc.exteri.it." in x)
+    assert line.split()[0] == "missing"
+    assert "v=DMARC1; p=quarantine; rua=mailto:postmaster@exteri.it" in line
+
+
+def test_check_shows_a_wrong_value_beside_the_expected_one(run, knot):
+    run("dns", "keygen")
+    served = zones(run)
+    served["esteri.org"] = served["esteri.org"].replace(
+        '"v=spf1 mx -all"', '"v=spf1 ip4:192.0.2.7 ~all"'
+    )
+    knot.serve(served)
+
+    result = run("dns", "check", "--resolver", knot.address)
+
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("records missing or wrong: esteri.org. TXT")
+    assert "esteri.org. TXT is v=spf1 ip4:192.0.2.7 ~all" in result.stdout
+
+
+def test_published_records_parse_cleanly_in_checkdmarc(run, knot):
+    run("dns", "keygen")
+    knot.serve(zones(run))
+    res = knot.resolver()
+
+    for domain in DOMAINS:
+        spf = checkdmarc.spf.check_spf(domain, resolver=res)
+        dmarc = checkdmarc.dmarc.check_dmarc(domain, resolver=res)
+        sts = checkdmarc.mta_sts.query_mta_sts_record(domain, resolver=res)
+        tlsrpt = checkdmarc.smtp_tls_reporting.query_smtp_tls_reporting_record(
+            domain, resolver=res
+        )
+
+        assert spf["valid"], spf
+        assert spf["parsed"]["all"] == "fail"
+        assert dmarc["valid"], dmarc
+        assert dmarc["tags"]["p"]["value"] == "quarantine"
+        assert sts["record"].startswith("v=STSv1; id=")
+        assert tlsrpt["record"] == f"v=TLSRPTv1; rua=mailto:postmaster@{domain}"
+
+
+def test_check_refuses_a_malformed_resolver_address(run):
+    result = run("dns", "check", "--resolver", "dns.example:53")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "exteri-mail: resolver must be IP[:PORT] (e.g. 127.0.0.1:5353): "
+        "'dns.example:53'"
+    ]
