@@ -383,6 +383,8 @@ def _taken(reg: Registry, rows: list[Row]) -> list[Problem]:
 
 def _copy(reg: Registry, rows: list[Row]) -> None:
     conn = reg.conn
+    # In key order the primary-key indexes are filled page by page.
+    rows = sorted(rows, key=lambda row: row.local_part)
     ids = [r["id"] for r in conn.execute(
         "SELECT nextval(pg_get_serial_sequence('accounts', 'id')) AS id "
         "FROM generate_series(1, %s)", (len(rows),))]

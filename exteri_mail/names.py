@@ -2,6 +2,7 @@
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from unidecode import unidecode
 
@@ -32,6 +33,8 @@ def _check_characters(field: str, value: str) -> None:
         )
 
 
+# Pure, and names repeat a lot in a bulk import: cached (bulk.py).
+@lru_cache(maxsize=65536)
 def _fold(field: str, value: str) -> str:
     """Trim, transliterate to ASCII and drop separators from one name."""
     value = value.strip()
