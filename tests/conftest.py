@@ -5,9 +5,13 @@ its own database copied from it, so tests never see each other's rows.
 """
 
 import itertools
+import json
 import os
 import secrets
+import shutil
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -16,7 +20,8 @@ from click.testing import CliRunner
 from exteri_mail import db, postgres
 from exteri_mail.cli import cli as cli_group
 
-TEMPLATE = "exteri_test"
+# Names carry the pid so that two test runs on one machine never collide.
+TEMPLATE = f"exteri_test_{os.getpid()}"
 _counter = itertools.count()
 
 
@@ -55,7 +60,7 @@ def pg_template() -> postgres.Database:
 
 @pytest.fixture
 def registry(pg_template) -> Registry:
-    name = f"{TEMPLATE}_{os.getpid()}_{next(_counter)}"
+    name = f"{TEMPLATE}_{next(_counter)}"
     maint = pg_template.admin_dsn.replace(f"dbname={TEMPLATE}", "dbname=postgres")
     with psycopg.connect(maint, autocommit=True) as conn:
         conn.execute(
@@ -78,3 +83,45 @@ def cli(registry):
                              env=registry.env(), input=input, catch_exceptions=False)
 
     return run
+
+
+# --- A running mail stack (issue 3) ----------------------------------------
+
+STACK_DIR = Path(f"/var/lib/exteri-mail-test/stack-{os.getpid()}")
+STACK_DB = f"exteri_e2e_{os.getpid()}"
+
+
+def _free_offset() -> int:
+    """The first port offset at which every port of an instance is free."""
+    from exteri_mail.settings import Ports
+    from tests.mailstack import port_is_free
+
+    for offset in range(20000, 30000, 700):
+        if all(port_is_free(p + offset) for p in Ports().model_dump().values()):
+            return offset
+    raise RuntimeError("no free port range for the test instance")
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """`exteri-mail server up` on offset ports, relaying outside mail to a sink."""
+    from tests.mailstack import EXTERI_MAIL, Sink, Stack, free_port
+
+    sink = Sink(free_port())
+    controller = sink.start()
+    if STACK_DIR.exists():
+        subprocess.run([EXTERI_MAIL, "--config", str(STACK_DIR / "exteri-mail.toml"),
+                        "server", "down"], capture_output=True)
+        shutil.rmtree(STACK_DIR)
+    postgres.drop_database(STACK_DB)
+    result = subprocess.run(
+        [EXTERI_MAIL, "server", "up", "--state-dir", str(STACK_DIR), "--db-name", STACK_DB,
+         "--port-offset", str(_free_offset()), "--relay", f"127.0.0.1:{sink.port}", "--json"],
+        capture_output=True, text=True, env={**os.environ, "EXTERI_MAIL_CONFIG": ""})
+    assert result.returncode == 0, result.stderr
+    running = Stack(STACK_DIR, sink, json.loads(result.stdout))
+    yield running
+    running.cli("server", "down", check=False)
+    controller.stop()
+    postgres.drop_database(STACK_DB)
+    shutil.rmtree(STACK_DIR, ignore_errors=True)

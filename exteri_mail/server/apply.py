@@ -64,6 +64,8 @@ def apply(settings: Settings, start: bool = True) -> Applied:
         try:
             _reload(postfix, dovecot)
         except ServerError as exc:
+            if not any(old is not None for old in previous.values()):
+                raise  # a first start: there is no previous configuration
             _restore(previous, rendered, settings)
             _reload(postfix, dovecot)
             raise ServerError(f"reload failed, previous configuration restored: {exc}") from None

@@ -21,9 +21,13 @@ def run(args: list[str], check: bool = True, timeout: float = 60) -> subprocess.
         out.seek(0)
         text = out.read()
     result = subprocess.CompletedProcess(args, code, text, text)
+    log.debug("%s -> %s %s", " ".join(args), code, text.strip())
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
-        raise ServerError(f"{' '.join(args[:3])} failed: {detail[-1] if detail else 'exit ' + str(result.returncode)}")
+        what = " ".join(a for a in args if not a.startswith("/"))
+        errors = [line for line in detail if "rror" in line or "atal" in line]
+        reason = (errors or detail or [f"exit status {result.returncode}, see its log"])[0]
+        raise ServerError(f"{what} failed: {reason}")
     return result
 
 
