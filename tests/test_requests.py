@@ -8,6 +8,7 @@ import pytest
 from tests.webapp import (  # noqa: F401 (fixtures)
     FORWARD,
     client,
+    public_url,
     count,
     link,
     run,

@@ -13,6 +13,7 @@ from exteri_mail.plans import PLANS
 from exteri_mail.web.autoconfig import AUTODISCOVER_NS, OUTLOOK_NS
 from tests.webapp import (  # noqa: F401 (fixtures)
     client,
+    public_url,
     link,
     run,
     settings,

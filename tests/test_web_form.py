@@ -11,6 +11,7 @@ from exteri_mail.web import create_app
 from tests.webapp import (  # noqa: F401 (fixtures)
     FORWARD,
     client,
+    public_url,
     count,
     csrf,
     form,

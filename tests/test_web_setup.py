@@ -4,6 +4,7 @@ from passlib.hash import argon2
 
 from tests.webapp import (  # noqa: F401 (fixtures)
     client,
+    public_url,
     csrf,
     inputs,
     link,

@@ -43,8 +43,14 @@ def make_settings(registry, sink, **web) -> Settings:
 
 
 @pytest.fixture
-def settings(registry, sink) -> Settings:
-    return make_settings(registry, sink)
+def public_url() -> str:
+    """Where links in messages point; the browser test serves a real one."""
+    return "http://app.test"
+
+
+@pytest.fixture
+def settings(registry, sink, public_url) -> Settings:
+    return make_settings(registry, sink, public_url=public_url)
 
 
 @pytest.fixture
@@ -53,11 +59,11 @@ def client(settings):
 
 
 @pytest.fixture
-def run(registry, sink):
+def run(registry, sink, public_url):
     """`exteri-mail ARGS...` in-process, its mail going to the sink."""
     runner = CliRunner()
     env = {**registry.env(), "EXTERI_MAIL_WEB__SMTP_PORT": str(sink.port),
-           "EXTERI_MAIL_WEB__PUBLIC_URL": "http://app.test"}
+           "EXTERI_MAIL_WEB__PUBLIC_URL": public_url}
 
     def invoke(*args: str):
         return runner.invoke(cli_group, ["--operator", "tester", *args], env=env,
