@@ -190,6 +190,7 @@ def _des_key(layout: Layout) -> str:
 
 
 def context(settings: Settings, layout: Layout) -> dict:
+    registry = _registry(settings.mail_dsn)  # checked before anything is written
     host = _host(settings.listen[0])
     return {
         "header": HEADER,
@@ -218,7 +219,7 @@ def context(settings: Settings, layout: Layout) -> dict:
         "smtp_host": f"tls://{host}:{settings.ports.submission}",
         "tls_options": _tls_options(settings),
         "plugins": [PLUGIN],
-        "registry": _registry(settings.mail_dsn),
+        "registry": registry,
     }
 
 
@@ -425,7 +426,8 @@ def stop(settings: Settings) -> None:
         if pid is None:
             continue
         os.kill(pid, signal.SIGQUIT)
-        _wait(lambda: not Path(f"/proc/{pid}").exists(),  # noqa: B023
+        # A zombie awaiting its reaper has an empty command line: gone too.
+        _wait(lambda: _pid(layout, daemon) is None,  # noqa: B023
               f"{daemon} did not stop", layout.log_dir)
         layout.pid_file(daemon).unlink(missing_ok=True)
         log.info("%s stopped", daemon)

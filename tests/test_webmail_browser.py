@@ -1,0 +1,191 @@
+"""Roundcube in a real browser against the running stack (issue 5, K12, K16).
+
+Headless Chromium from Debian's packages, driven through chromium-driver.
+Screenshots of the login page and of the inbox go to test-results/.
+"""
+
+import json
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from exteri_mail import settings as settings_mod
+from exteri_mail import webmail
+from exteri_mail.cli import cli as cli_group
+from tests.smtp_clients import message, smtp
+
+pytestmark = pytest.mark.daemons
+
+RESULTS = Path(__file__).resolve().parent.parent / "test-results"
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--window-size=1280,900",
+)
+PLAN_MESSAGE = "La webmail è disponibile solo per gli account Plus"
+
+
+@pytest.fixture(scope="module")
+def webmail_url(stack):
+    """The stack's webmail, started by the code `server up --webmail` runs."""
+    instance = settings_mod.load(stack.state_dir / "exteri-mail.toml")
+    url = webmail.start(instance)
+    yield url
+    webmail.stop(instance)
+
+
+@pytest.fixture(scope="module")
+def chromium(webmail_url):
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    profile = tempfile.TemporaryDirectory(prefix="chromium-")
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile.name}"):
+        options.add_argument(flag)
+    # The instance's certificate is self-signed; the browser is told so,
+    # the way a person clicks through the warning once.
+    options.accept_insecure_certs = True
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    yield driver
+    driver.quit()
+    profile.cleanup()
+
+
+@pytest.fixture
+def browser(chromium, webmail_url):
+    """The module's browser, logged out: every test starts at the login page."""
+    chromium.delete_all_cookies()
+    chromium.get(webmail_url)
+    return chromium
+
+
+def exteri_mail(stack, *args: str, input: str | None = None) -> str:
+    """The CLI against the stack's registry, in-process (saves a start-up)."""
+    result = CliRunner().invoke(cli_group, ["--operator", "tester", *args],
+                                env={"EXTERI_MAIL_CONFIG": stack.env["EXTERI_MAIL_CONFIG"]},
+                                input=input, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def account(stack, first: str, last: str, plan: str, **options) -> tuple[str, str]:
+    """A new account's address and the password `account create` gave it."""
+    args = ["account", "create", "--first", first, "--last", last, "--plan", plan]
+    for option, value in options.items():
+        args += [f"--{option}"] + ([] if value is True else [value])
+    created = json.loads(exteri_mail(stack, *args, "--json"))
+    return created["address"], created.get("password")
+
+
+def log_in(driver, user: str, password: str) -> None:
+    driver.find_element(By.ID, "rcmloginuser").send_keys(user)
+    driver.find_element(By.ID, "rcmloginpwd").send_keys(password)
+    driver.find_element(By.ID, "rcmloginsubmit").click()
+
+
+def wait_until(driver, condition, timeout: float = 20):
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+
+
+def wait_for_inbox(driver, login: str) -> None:
+    wait_until(driver, lambda d: "_task=mail" in d.current_url
+               and d.find_elements(By.ID, "messagelist"))
+    assert driver.find_element(By.CLASS_NAME, "username").text == login
+
+
+def warning_text(driver) -> str:
+    return wait_until(driver, lambda d: d.find_element(By.ID, "messagestack").text)
+
+
+def roundcube_users(stack) -> list[str]:
+    database = webmail.Layout(stack.state_dir / "webmail").database
+    with sqlite3.connect(database) as conn:
+        return [row[0] for row in conn.execute("SELECT username FROM users")]
+
+
+def screenshot(driver, name: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(RESULTS / f"webmail-{name}.png"))
+
+
+def test_plus_user_reads_a_new_message_and_replies_outside(stack, browser):
+    address, password = account(stack, "Beatrice", "Fontana", "plus")
+    subject = "Cena di venerdì"
+    with smtp(stack) as client:
+        client.send_message(message("amico@ext.test", address, subject,
+                                    body="Ci vediamo alle otto?\n"))
+    screenshot(browser, "login")
+
+    log_in(browser, "Beatrice.Fontana@esteri.org", password)
+    wait_for_inbox(browser, address)
+    row = wait_until(browser, lambda d: _row_with_subject(d, subject), timeout=30)
+    assert "%" in browser.find_element(By.ID, "quotadisplay").text
+    screenshot(browser, "inbox")
+
+    browser.get(row.find_element(By.CSS_SELECTOR, "span.subject a").get_attribute("href"))
+    body = wait_until(browser, lambda d: d.find_element(By.ID, "messagebody").text)
+    assert "Ci vediamo alle otto?" in body
+    _reply(browser, "Sì, a venerdì!")
+
+    got = stack.sink.wait_for("amico@ext.test", f"Re: {subject}")
+    assert got.mail_from == address
+    assert got.message["From"].addresses[0].addr_spec == address
+    assert "Sì, a venerdì!" in got.message.get_body(("plain",)).get_content()
+    sent = stack.doveadm("search", "-u", address, "mailbox", "Sent", "subject", subject)
+    assert sent.stdout.strip(), "the reply was not saved in Sent on IMAP"
+
+
+def _row_with_subject(driver, subject: str):
+    for row in driver.find_elements(By.CSS_SELECTOR, "#messagelist tbody tr"):
+        if subject in row.text:
+            return row
+    driver.execute_script("rcmail.command('checkmail')")
+    return None
+
+
+def _reply(driver, text: str) -> None:
+    driver.find_element(By.CSS_SELECTOR, "#toolbar-menu a.reply").click()
+    body = wait_until(driver, lambda d: d.find_element(By.ID, "composebody"))
+    body.send_keys(text + "\n")
+    driver.find_element(By.CSS_SELECTOR, "#compose-content button.send").click()
+    wait_until(driver, lambda d: "_action=compose" not in d.current_url)
+
+
+@pytest.mark.parametrize("plan", ["easy", "outbox"])
+def test_account_without_mailbox_is_told_webmail_is_for_plus(stack, browser, plan):
+    last = {"easy": "Ferri", "outbox": "Marchetti"}[plan]
+    address, password = account(stack, "Tommaso", last, plan, forward="tommaso@ext.test")
+
+    log_in(browser, address, password or "no-password-at-all")
+
+    assert PLAN_MESSAGE in warning_text(browser)
+    assert "_task=mail" not in browser.current_url
+    assert address not in roundcube_users(stack)
+
+
+def test_K12_accented_name_logs_in_with_its_ascii_address(stack, browser):
+    address, password = account(stack, "Nicolò", "D'Amico", "plus")
+    assert address == "nicolo.damico@esteri.org"
+
+    log_in(browser, address, password)
+
+    wait_for_inbox(browser, address)
+
+
+def test_K16_every_spelling_of_an_address_is_one_roundcube_user(stack, browser):
+    address, password = account(stack, "Anna Lisa", "Neri", "plus", alias=True)
+
+    for typed in ("AnnaLisa.Neri@esteri.org", "annalisa.neri@esteri.org",
+                  "ANNALISA.NERI@EXTERI.IT"):
+        browser.delete_all_cookies()
+        browser.get(browser.current_url.split("?")[0])
+        log_in(browser, typed, password)
+        wait_for_inbox(browser, address)
+
+    assert [u for u in roundcube_users(stack) if "annalisa" in u] == [address]
