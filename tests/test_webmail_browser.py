@@ -34,11 +34,11 @@ PLAN_MESSAGE = "La webmail è disponibile solo per gli account Plus"
 
 @pytest.fixture(scope="module")
 def webmail_url(stack):
-    """The stack's webmail, started by the code `server up --webmail` runs."""
-    instance = settings_mod.load(stack.state_dir / "exteri-mail.toml")
-    url = webmail.start(instance)
-    yield url
-    webmail.stop(instance)
+    """`server up --webmail` on the running stack: its settings stay as they are."""
+    up = json.loads(exteri_mail(stack, "server", "up", "--state-dir", str(stack.state_dir),
+                                "--webmail", "--json"))
+    yield up["webmail"]["url"]
+    webmail.stop(settings_mod.load(stack.state_dir / "exteri-mail.toml"))
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,14 @@ def roundcube_users(stack) -> list[str]:
 def screenshot(driver, name: str) -> None:
     RESULTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(RESULTS / f"webmail-{name}.png"))
+
+
+def test_server_status_lists_the_running_webmail(stack, webmail_url):
+    status = json.loads(exteri_mail(stack, "server", "status", "--json"))
+
+    assert status["webmail"]["running"] is True
+    assert status["webmail"]["url"] == webmail_url
+    assert webmail_url.startswith("https://127.0.0.1:")
 
 
 def test_plus_user_reads_a_new_message_and_replies_outside(stack, browser):

@@ -66,9 +66,11 @@ def apply(app):
               help="Registry database (and role prefix) of a new instance.")
 @click.option("--port-offset", type=int, default=None,
               help="Add this to every standard port (run beside another instance).")
+@click.option("--webmail", "with_webmail", is_flag=True,
+              help="Also start Roundcube (nginx + php-fpm) on https.")
 @json_option
 @click.pass_obj
-def up(app, state_dir, relay, db_name, port_offset, as_json):
+def up(app, state_dir, relay, db_name, port_offset, with_webmail, as_json):
     """Bring up PostgreSQL, Postfix and Dovecot on loopback."""
     from ..server import instance
     from ..settings import DEFAULT_STATE_DIR, Ports
@@ -79,6 +81,10 @@ def up(app, state_dir, relay, db_name, port_offset, as_json):
         ports = Ports(**{k: v + port_offset for k, v in base.model_dump().items()})
     s, result = instance.up(Path(state_dir) if state_dir else DEFAULT_STATE_DIR,
                             db_name, relay=relay, ports=ports)
+    if with_webmail:  # issue 5
+        from .. import webmail
+
+        webmail.start(s)
     info = instance.status(s)
     emit(info, as_json, lambda i: _print_status(i, result))
 
@@ -110,5 +116,7 @@ def _print_status(info: dict, result) -> None:
     for name, running in info["running"].items():
         click.echo(f"{name:<10} {'running' if running else 'stopped'}")
     fields(info["endpoints"])
+    if info["webmail"]["running"]:  # issue 5
+        click.echo(f"webmail     {info['webmail']['url']}")
     click.echo(f"registry    {info['registry']}")
     click.echo(f"settings    {info['config']}")

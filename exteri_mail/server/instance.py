@@ -16,6 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .. import db, postgres
 from ..dns import helpers as deliverability  # issue 6
+from .. import webmail  # issue 5
 from .. import settings as settings_mod
 from ..settings import Settings
 from .apply import Applied, apply, daemons
@@ -97,6 +98,7 @@ def down(s: Settings) -> None:
     postfix.stop()
     dovecot.stop()
     deliverability.down(s)  # SRS and DKIM helpers (issue 6)
+    webmail.stop(s)  # Roundcube's nginx and php-fpm, when running (issue 5)
 
 
 def status(s: Settings) -> dict:
@@ -118,4 +120,5 @@ def status(s: Settings) -> dict:
             "pop3s": url("pop3s", s.ports.pop3s),
         },
         "relay": s.relay,
+        "webmail": webmail.status(s),  # issue 5
     }
