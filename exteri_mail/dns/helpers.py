@@ -176,10 +176,13 @@ class Daemon:
         pid = self.pid()
         if pid is None:
             return
-        os.kill(pid, signal.SIGTERM)
+        self._terminate(pid)
         self._wait(lambda: not _alive(pid), "stop")
         self.pid_file.unlink(missing_ok=True)
         log.info("%s stopped", self.name)
+
+    def _terminate(self, pid: int) -> None:
+        os.kill(pid, signal.SIGTERM)
 
     def _wait(self, condition, what: str, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
@@ -191,6 +194,15 @@ class Daemon:
 
 class Postsrsd(Daemon):
     name = "postsrsd"
+
+    def _terminate(self, pid: int) -> None:
+        # One child per Postfix connection keeps answering after the parent
+        # is gone; they all share the session postsrsd made for itself.
+        group = os.getpgid(pid)
+        if group == os.getpgrp():
+            os.kill(pid, signal.SIGTERM)
+        else:
+            os.killpg(group, signal.SIGTERM)
 
     def argv(self, s: Settings) -> list[str]:
         domain = config.srs_domain(s)
