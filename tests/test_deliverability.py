@@ -78,7 +78,10 @@ def signed_by_strict(strict_key, to: str, subject: str) -> bytes:
     msg = message("News <news@strict.test>", to, subject, body="Notizie firmate.\n")
     raw = msg.as_bytes().replace(b"\n", b"\r\n")
     signature = dkim.sign(
-        raw, b"sel", b"strict.test", strict_key[0],
+        raw,
+        b"sel",
+        b"strict.test",
+        strict_key[0],
         include_headers=[b"from", b"to", b"subject", b"x-exteri-test"],
     )
     return signature + raw
@@ -118,7 +121,9 @@ def test_bounce_to_the_srs_address_reaches_the_original_sender(stack, irene):
     with smtp(stack) as client:
         client.mail("<>")
         assert client.rcpt(srs_sender)[0] == 250
-        client.data(b"From: MAILER-DAEMON@ext.test\r\nSubject: non consegnato\r\n\r\nx\r\n")
+        client.data(
+            b"From: MAILER-DAEMON@ext.test\r\nSubject: non consegnato\r\n\r\nx\r\n"
+        )
 
     bounce = stack.sink.wait_for("news@strict.test", "non consegnato")
     assert bounce.mail_from == "<>"  # the null sender, as aiosmtpd shows it
@@ -127,7 +132,9 @@ def test_bounce_to_the_srs_address_reaches_the_original_sender(stack, irene):
 @pytest.mark.parametrize(
     "tamper",
     [
-        lambda a: re.sub(r"^SRS0=(.)", lambda m: "SRS0=" + ("B" if m[1] != "B" else "C"), a),
+        lambda a: re.sub(
+            r"^SRS0=(.)", lambda m: "SRS0=" + ("B" if m[1] != "B" else "C"), a
+        ),
         lambda a: a.replace("=news@", "=ceo@"),
         lambda a: a.replace("=strict.test=", "=other.test="),
     ],
@@ -162,7 +169,9 @@ def test_outbox_mail_is_signed_and_aligned_under_dmarc(stack, dns_server):
     address, password = account["address"], account["password"]
 
     with submission(stack, address, password) as client:
-        client.send_message(message(f"Mario Rossi <{address}>", "amico@ext.test", "DMARC"))
+        client.send_message(
+            message(f"Mario Rossi <{address}>", "amico@ext.test", "DMARC")
+        )
     got = stack.sink.wait_for("amico@ext.test", "DMARC")
     data = wire(got)
 
@@ -170,8 +179,14 @@ def test_outbox_mail_is_signed_and_aligned_under_dmarc(stack, dns_server):
     assert b"DKIM-Signature:" in data and b"d=esteri.org" in data
     assert dkim.verify(data)
     verdict = authenticate_message(
-        data, "sink.ext.test", ip="127.0.0.1", mail_from=got.mail_from, helo=HOST,
-        spf=True, dkim=True, dmarc=True,
+        data,
+        "sink.ext.test",
+        ip="127.0.0.1",
+        mail_from=got.mail_from,
+        helo=HOST,
+        spf=True,
+        dkim=True,
+        dmarc=True,
     )
     assert "spf=pass" in verdict
     assert "dkim=pass" in verdict
@@ -179,8 +194,9 @@ def test_outbox_mail_is_signed_and_aligned_under_dmarc(stack, dns_server):
 
 
 def test_mail_from_the_alias_domain_is_signed_for_it(stack, dns_server):
-    account = stack.create("Lisa", "Conti", plan="outbox", forward="lisa@ext.test",
-                           alias=True)
+    account = stack.create(
+        "Lisa", "Conti", plan="outbox", forward="lisa@ext.test", alias=True
+    )
     sender = "lisa.conti@exteri.it"
 
     with submission(stack, sender, account["password"]) as client:
@@ -198,8 +214,17 @@ def test_plus_delivery_keeps_the_original_return_path(stack):
     send_from_strict(stack, address, subject="nella casella")
 
     def fetched():
-        out = stack.doveadm("fetch", "-u", address, "hdr", "mailbox", "INBOX",
-                            "header", "subject", "nella casella").stdout
+        out = stack.doveadm(
+            "fetch",
+            "-u",
+            address,
+            "hdr",
+            "mailbox",
+            "INBOX",
+            "header",
+            "subject",
+            "nella casella",
+        ).stdout
         return out if "Return-Path" in out else None
 
     from tests.mailstack import wait
@@ -227,7 +252,10 @@ def test_mail_is_refused_with_4xx_not_lost_while_srs_is_down(stack, irene):
     postsrsd, _ = helpers.daemons(settings)
     postsrsd.stop()
     try:
-        with smtp(stack) as client, pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        with (
+            smtp(stack) as client,
+            pytest.raises(smtplib.SMTPRecipientsRefused) as refused,
+        ):
             msg = message("news@strict.test", irene, "senza SRS")
             client.send_message(msg, "news@strict.test", [irene])
     finally:
@@ -236,4 +264,6 @@ def test_mail_is_refused_with_4xx_not_lost_while_srs_is_down(stack, irene):
     code, _ = refused.value.recipients[irene]
     assert code == 451  # the sender retries later; nothing bounces
     send_from_strict(stack, irene, subject="di nuovo con SRS")
-    assert SRS.match(stack.sink.wait_for("irene@ext.test", "di nuovo con SRS").mail_from)
+    assert SRS.match(
+        stack.sink.wait_for("irene@ext.test", "di nuovo con SRS").mail_from
+    )

@@ -121,12 +121,16 @@ def test_keygen_rotation_keeps_the_old_selector_published(run, tmp_path):
 
     assert again.exit_code == 1
     assert again.stderr.strip().splitlines() == [
-        f"exteri-mail: DKIM selector 'mail' already has a key in {tmp_path}/dkim; "
-        "rotate with `exteri-mail dns keygen --selector NEW`"
+        (
+            f"exteri-mail: DKIM selector 'mail' already has a key in {tmp_path}/dkim; "
+            "rotate with `exteri-mail dns keygen --selector NEW`"
+        )
     ]
     assert rotated.exit_code == 0, rotated.stderr
     assert (tmp_path / "dkim" / "active").read_text() == "mail2\n"
-    names = {r["name"] for r in json.loads(run("dns", "records", "--format", "json").stdout)}
+    names = {
+        r["name"] for r in json.loads(run("dns", "records", "--format", "json").stdout)
+    }
     assert {"mail._domainkey.esteri.org.", "mail2._domainkey.esteri.org."} <= names
 
 
@@ -135,8 +139,10 @@ def test_keygen_refuses_a_bad_selector_and_writes_nothing(run, tmp_path):
 
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "exteri-mail: invalid DKIM selector: 'bad_sel!' (letters, digits and '-', "
-        "at most 63)"
+        (
+            "exteri-mail: invalid DKIM selector: 'bad_sel!' (letters, digits and '-', "
+            "at most 63)"
+        )
     ]
     assert not (tmp_path / "dkim").exists()
 
@@ -167,8 +173,10 @@ def test_check_reports_all_present_then_names_the_one_removed(run, knot):
 
     assert missing.exit_code == 1
     assert missing.stderr.strip().splitlines() == [
-        f"exteri-mail: 1 of {len(results)} DNS records missing or wrong: "
-        "_dmarc.exteri.it. TXT"
+        (
+            f"exteri-mail: 1 of {len(results)} DNS records missing or wrong: "
+            "_dmarc.exteri.it. TXT"
+        )
     ]
     line = next(x for x in missing.stdout.splitlines() if "_dmarc.exteri.it." in x)
     assert line.split()[0] == "missing"
@@ -216,6 +224,8 @@ def test_check_refuses_a_malformed_resolver_address(run):
 
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "exteri-mail: resolver must be IP[:PORT] (e.g. 127.0.0.1:5353): "
-        "'dns.example:53'"
+        (
+            "exteri-mail: resolver must be IP[:PORT] (e.g. 127.0.0.1:5353): "
+            "'dns.example:53'"
+        )
     ]
