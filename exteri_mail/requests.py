@@ -227,9 +227,12 @@ SELECT r.*, ad.local_part AS account_local_part
 """
 
 
+def _stamp(value) -> str | None:
+    return value.isoformat() if value else None
+
+
 def describe(reg: Registry, row: dict) -> dict:
     """A request as operators see it (show, list, --json)."""
-    stamp = lambda value: value.isoformat() if value else None  # noqa: E731
     account = row["account_local_part"]
     return {
         "id": row["id"],
@@ -241,9 +244,9 @@ def describe(reg: Registry, row: dict) -> dict:
         "note": row["note"],
         "language": row["language"],
         "client": row["client"],
-        "created_at": stamp(row["created_at"]),
-        "confirmed_at": stamp(row["confirmed_at"]),
-        "decided_at": stamp(row["decided_at"]),
+        "created_at": _stamp(row["created_at"]),
+        "confirmed_at": _stamp(row["confirmed_at"]),
+        "decided_at": _stamp(row["decided_at"]),
         "decided_by": row["decided_by"],
         "reason": row["reason"],
         "account": reg.address(account) if account else None,
@@ -317,8 +320,9 @@ def submit(
             link=public_url(settings) + CONFIRM_PATH + raw,
         )
     )
-    log.info("request %d for %s recorded, awaiting confirmation", row["id"],
-             draft.local_part)
+    log.info(
+        "request %d for %s recorded, awaiting confirmation", row["id"], draft.local_part
+    )
     return row["id"]
 
 

@@ -1,5 +1,8 @@
 """Deciding on account requests from the CLI, and re-sending welcomes (issue 7)."""
 
+# Fixtures are imported from tests.webapp and then named as parameters.
+# ruff: noqa: F811
+
 import json
 
 import psycopg
@@ -8,9 +11,9 @@ import pytest
 from tests.webapp import (  # noqa: F401 (fixtures)
     FORWARD,
     client,
-    public_url,
     count,
     link,
+    public_url,
     run,
     settings,
     sink,
@@ -25,7 +28,9 @@ def pending(client, sink, registry) -> int:
 
 
 def audit_actions(registry) -> list[str]:
-    return [row[0] for row in registry.query("SELECT action FROM audit_log ORDER BY id")]
+    return [
+        row[0] for row in registry.query("SELECT action FROM audit_log ORDER BY id")
+    ]
 
 
 def test_list_and_show(run, pending):
@@ -33,7 +38,10 @@ def test_list_and_show(run, pending):
     assert listed.exit_code == 0
     [row] = json.loads(listed.stdout)
     assert (row["id"], row["address"], row["forward"]) == (
-        pending, "mario.rossi@esteri.org", FORWARD)
+        pending,
+        "mario.rossi@esteri.org",
+        FORWARD,
+    )
 
     shown = run("request", "show", str(pending))
     assert shown.exit_code == 0
@@ -47,17 +55,24 @@ def test_approve_creates_account_audits_and_welcomes(run, sink, registry, pendin
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == (
         f"request {pending} approved: mario.rossi@esteri.org created; "
-        f"message sent to {FORWARD}")
-    account = json.loads(run("account", "show", "mario.rossi@esteri.org",
-                             "--json").stdout)
+        f"message sent to {FORWARD}"
+    )
+    account = json.loads(
+        run("account", "show", "mario.rossi@esteri.org", "--json").stdout
+    )
     assert (account["plan"], account["forward"]) == ("outbox", FORWARD)
     assert audit_actions(registry)[-2:] == ["account.create", "request.approve"]
     shown = json.loads(run("request", "show", str(pending), "--json").stdout)
     assert (shown["status"], shown["account"], shown["decided_by"]) == (
-        "approved", "mario.rossi@esteri.org", "tester")
+        "approved",
+        "mario.rossi@esteri.org",
+        "tester",
+    )
 
     welcome = sink.wait_for(FORWARD)
-    assert welcome.message["Subject"] == "Il tuo indirizzo mario.rossi@esteri.org è attivo"
+    assert (
+        welcome.message["Subject"] == "Il tuo indirizzo mario.rossi@esteri.org è attivo"
+    )
     assert "http://app.test/setup/" in welcome.message.get_content()
 
 
@@ -73,7 +88,8 @@ def test_approve_unconfirmed_request_is_refused(client, sink, registry, run):
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         f"exteri-mail: request {request_id} is unconfirmed: the applicant has not "
-        "yet followed the link sent to the forward address")
+        "yet followed the link sent to the forward address"
+    )
     assert count(registry, "accounts") == 0
     assert sink.received == []
 
@@ -94,8 +110,19 @@ def test_unknown_request(run):
 def test_taken_address_keeps_request_pending_until_names_differ(
     run, sink, registry, pending
 ):
-    assert run("account", "create", "--first", "Mario", "--last", "Rossi",
-               "--forward", "altro@ext.test").exit_code == 0
+    assert (
+        run(
+            "account",
+            "create",
+            "--first",
+            "Mario",
+            "--last",
+            "Rossi",
+            "--forward",
+            "altro@ext.test",
+        ).exit_code
+        == 0
+    )
     accounts_before = count(registry, "accounts")
 
     refused = run("request", "approve", str(pending))
@@ -118,7 +145,9 @@ def test_approve_when_mail_cannot_be_sent_changes_nothing(sink, registry, pendin
     from tests.mailstack import free_port
 
     env = {**registry.env(), "EXTERI_MAIL_WEB__SMTP_PORT": str(free_port())}
-    result = CliRunner().invoke(cli_group, ["request", "approve", str(pending)], env=env)
+    result = CliRunner().invoke(
+        cli_group, ["request", "approve", str(pending)], env=env
+    )
 
     assert result.exit_code == 1
     assert "cannot send mail to mario.rossi@ext.test via 127.0.0.1:" in result.stderr
@@ -127,8 +156,13 @@ def test_approve_when_mail_cannot_be_sent_changes_nothing(sink, registry, pendin
 
 
 def test_reject_sends_a_courteous_note(run, sink, registry, pending):
-    result = run("request", "reject", str(pending), "--reason",
-                 "l'indirizzo è riservato al personale")
+    result = run(
+        "request",
+        "reject",
+        str(pending),
+        "--reason",
+        "l'indirizzo è riservato al personale",
+    )
 
     assert result.exit_code == 0, result.stderr
     message = sink.wait_for(FORWARD).message
@@ -137,7 +171,8 @@ def test_reject_sends_a_courteous_note(run, sink, registry, pending):
     assert "Motivo: l'indirizzo è riservato al personale" in body
     assert "Cordiali saluti" in body
     assert registry.query("SELECT status, reason FROM account_requests") == [
-        ("rejected", "l'indirizzo è riservato al personale")]
+        ("rejected", "l'indirizzo è riservato al personale")
+    ]
     assert audit_actions(registry)[-1] == "request.reject"
     assert count(registry, "accounts") == 0
 
@@ -145,20 +180,36 @@ def test_reject_sends_a_courteous_note(run, sink, registry, pending):
 def test_reject_with_multiline_reason_is_refused(run, sink, registry, pending):
     result = run("request", "reject", str(pending), "--reason", "no\nBcc: x@ext.test")
     assert result.exit_code == 1
-    assert result.stderr.strip() == "exteri-mail: reason contains control character U+000A"
+    assert (
+        result.stderr.strip() == "exteri-mail: reason contains control character U+000A"
+    )
     assert registry.query("SELECT status FROM account_requests") == [("pending",)]
     assert sink.received == []
 
 
 def test_welcome_reissue_replaces_the_old_link(run, client, sink, registry):
-    assert run("account", "create", "--first", "Anna", "--last", "Neri",
-               "--forward", "anna@ext.test", "--plan", "plus").exit_code == 0
+    assert (
+        run(
+            "account",
+            "create",
+            "--first",
+            "Anna",
+            "--last",
+            "Neri",
+            "--forward",
+            "anna@ext.test",
+            "--plan",
+            "plus",
+        ).exit_code
+        == 0
+    )
 
     first = run("account", "welcome", "anna.neri@exteri.it")
     assert first.exit_code == 0, first.stderr
     assert first.stdout.strip() == (
         "welcome sent to anna@ext.test for anna.neri@esteri.org: the link is valid "
-        "for 14 days; earlier links no longer work")
+        "for 14 days; earlier links no longer work"
+    )
     old = token_of(link(sink.wait_for("anna@ext.test"), "/setup/"))
     sink.received.clear()
     assert run("account", "welcome", "anna.neri@esteri.org").exit_code == 0
@@ -170,13 +221,18 @@ def test_welcome_reissue_replaces_the_old_link(run, client, sink, registry):
 
 
 def test_welcome_needs_a_forward_address(run, sink):
-    assert run("account", "create", "--first", "Anna", "--last", "Neri",
-               "--plan", "plus").exit_code == 0
+    assert (
+        run(
+            "account", "create", "--first", "Anna", "--last", "Neri", "--plan", "plus"
+        ).exit_code
+        == 0
+    )
     result = run("account", "welcome", "anna.neri@esteri.org")
     assert result.exit_code == 1
     assert result.stderr.strip() == (
         "exteri-mail: account anna.neri@esteri.org has no forward address to send "
-        "the welcome message to; set one with `exteri-mail account forward`")
+        "the welcome message to; set one with `exteri-mail account forward`"
+    )
     assert sink.received == []
 
 

@@ -4,6 +4,9 @@ Documents are read with real XML and plist parsers; what each plan offers
 is compared with PLANS, never with a second list.
 """
 
+# Fixtures are imported from tests.webapp and then named as parameters.
+# ruff: noqa: F811
+
 import plistlib
 import xml.etree.ElementTree as ET
 
@@ -13,8 +16,8 @@ from exteri_mail.plans import PLANS
 from exteri_mail.web.autoconfig import AUTODISCOVER_NS, OUTLOOK_NS
 from tests.webapp import (  # noqa: F401 (fixtures)
     client,
-    public_url,
     link,
+    public_url,
     run,
     settings,
     sink,
@@ -22,16 +25,27 @@ from tests.webapp import (  # noqa: F401 (fixtures)
 )
 
 PATHS = ("/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml")
-TLS_PORTS = {("imap", 993, "SSL"), ("pop3", 995, "SSL"), ("smtp", 465, "SSL"),
-             ("smtp", 587, "STARTTLS")}
+TLS_PORTS = {
+    ("imap", 993, "SSL"),
+    ("pop3", 995, "SSL"),
+    ("smtp", 465, "SSL"),
+    ("smtp", 587, "STARTTLS"),
+}
 
 
 def expected_services(plan_name: str | None) -> set[str]:
     plans = [PLANS[plan_name]] if plan_name else PLANS.values()
     wanted = set()
     for plan in plans:
-        wanted |= {s for s, on in (("imap", plan.imap), ("pop3", plan.pop3),
-                                   ("smtp", plan.submission)) if on}
+        wanted |= {
+            s
+            for s, on in (
+                ("imap", plan.imap),
+                ("pop3", plan.pop3),
+                ("smtp", plan.submission),
+            )
+            if on
+        }
     return wanted
 
 
@@ -52,11 +66,22 @@ def servers(xml: bytes) -> list[dict]:
 @pytest.fixture
 def accounts_by_plan(run):
     made = {}
-    for plan, (first, last) in zip(PLANS, (("Mario", "Rossi"), ("Anna", "Neri"),
-                                           ("Luca", "Bianchi"))):
-        result = run("account", "create", "--first", first, "--last", last,
-                     "--forward", f"{first.lower()}@ext.test", "--plan", plan,
-                     "--alias")
+    for plan, (first, last) in zip(
+        PLANS, (("Mario", "Rossi"), ("Anna", "Neri"), ("Luca", "Bianchi"))
+    ):
+        result = run(
+            "account",
+            "create",
+            "--first",
+            first,
+            "--last",
+            last,
+            "--forward",
+            f"{first.lower()}@ext.test",
+            "--plan",
+            plan,
+            "--alias",
+        )
         assert result.exit_code == 0, result.stderr
         made[plan] = f"{first.lower()}.{last.lower()}@esteri.org"
     return made
@@ -77,8 +102,9 @@ def test_k17_without_emailaddress(client, path):
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("plan", list(PLANS))
-def test_k17_with_emailaddress_offers_only_the_plan(client, accounts_by_plan, path,
-                                                     plan):
+def test_k17_with_emailaddress_offers_only_the_plan(
+    client, accounts_by_plan, path, plan
+):
     address = accounts_by_plan[plan]
     response = client.get(path, query_string={"emailaddress": address})
 
@@ -92,13 +118,17 @@ def test_k17_with_emailaddress_offers_only_the_plan(client, accounts_by_plan, pa
 
 
 def test_alias_address_logs_in_with_the_primary_address(client, accounts_by_plan):
-    found = servers(client.get(PATHS[0], query_string={
-        "emailaddress": "LUCA.BIANCHI@exteri.it"}).data)
+    found = servers(
+        client.get(
+            PATHS[0], query_string={"emailaddress": "LUCA.BIANCHI@exteri.it"}
+        ).data
+    )
     assert {s["username"] for s in found} == {"luca.bianchi@esteri.org"}
 
 
-@pytest.mark.parametrize("asked", ["nessuno.qui@esteri.org", "x@elsewhere.test",
-                                   "<script>", "a" * 300])
+@pytest.mark.parametrize(
+    "asked", ["nessuno.qui@esteri.org", "x@elsewhere.test", "<script>", "a" * 300]
+)
 def test_unknown_addresses_get_the_generic_document(client, asked):
     response = client.get(PATHS[1], query_string={"emailaddress": asked})
     assert response.status_code == 200
@@ -131,9 +161,11 @@ def protocols(xml: bytes) -> list[dict]:
 @pytest.mark.parametrize("plan", list(PLANS))
 def test_autodiscover_offers_only_the_plan_over_tls(client, accounts_by_plan, plan):
     address = accounts_by_plan[plan]
-    response = client.post("/autodiscover/autodiscover.xml",
-                           data=_autodiscover_request(address),
-                           content_type="text/xml")
+    response = client.post(
+        "/autodiscover/autodiscover.xml",
+        data=_autodiscover_request(address),
+        content_type="text/xml",
+    )
 
     assert response.status_code == 200
     found = protocols(response.data)
@@ -144,12 +176,15 @@ def test_autodiscover_offers_only_the_plan_over_tls(client, accounts_by_plan, pl
 
 
 def test_autodiscover_refuses_entity_bombs(client):
-    bomb = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
-            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
-            b"<Autodiscover><Request><EMailAddress>&b;</EMailAddress></Request>"
-            b"</Autodiscover>")
-    response = client.post("/Autodiscover/Autodiscover.xml", data=bomb,
-                           content_type="text/xml")
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b"<Autodiscover><Request><EMailAddress>&b;</EMailAddress></Request>"
+        b"</Autodiscover>"
+    )
+    response = client.post(
+        "/Autodiscover/Autodiscover.xml", data=bomb, content_type="text/xml"
+    )
     assert response.status_code == 400
 
 
@@ -169,9 +204,13 @@ def test_mobileconfig_for_plus(client, run, sink, accounts_by_plan):
     [mail] = profile["PayloadContent"]
     assert mail["PayloadType"] == "com.apple.mail.managed"
     assert (mail["IncomingMailServerPortNumber"], mail["IncomingMailServerUseSSL"]) == (
-        993, True)
+        993,
+        True,
+    )
     assert (mail["OutgoingMailServerPortNumber"], mail["OutgoingMailServerUseSSL"]) == (
-        465, True)
+        465,
+        True,
+    )
     assert mail["IncomingMailServerUsername"] == "luca.bianchi@esteri.org"
     assert mail["OutgoingMailServerUsername"] == "luca.bianchi@esteri.org"
 

@@ -5,6 +5,9 @@ mail goes to an aiosmtpd sink; the operator approves through the CLI.
 Screenshots land in test-results/.
 """
 
+# Fixtures are imported from tests.webapp and then named as parameters.
+# ruff: noqa: F811
+
 import shutil
 import tempfile
 import threading
@@ -24,9 +27,16 @@ from tests.webapp import link, make_settings, run, sink  # noqa: F401 (fixtures)
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 RESULTS = Path(__file__).resolve().parent.parent / "test-results"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--window-size=1000,1400")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1000,1400",
+)
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
@@ -44,8 +54,9 @@ def public_url() -> str:
 def base_url(registry, sink, public_url):
     settings = make_settings(registry, sink, public_url=public_url)
     port = int(public_url.rsplit(":", 1)[1])
-    server = waitress.create_server(create_app(settings), host="127.0.0.1",
-                                    port=port, threads=2)
+    server = waitress.create_server(
+        create_app(settings), host="127.0.0.1", port=port, threads=2
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield public_url
@@ -84,7 +95,8 @@ def test_request_confirm_approve_and_set_up(browser, base_url, sink, run, regist
     browser.find_element(By.ID, "first_name").send_keys("Mario")
     browser.find_element(By.ID, "last_name").send_keys("Rossi")
     WebDriverWait(browser, 10).until(
-        lambda b: text_of(b, "preview") == "mario.rossi@esteri.org")
+        lambda b: text_of(b, "preview") == "mario.rossi@esteri.org"
+    )
     browser.find_element(By.ID, "forward").send_keys(forward)
     browser.find_element(By.ID, "note").send_keys("Lavoro al consolato di Zurigo.")
     browser.find_element(By.ID, "privacy").click()
@@ -101,14 +113,16 @@ def test_request_confirm_approve_and_set_up(browser, base_url, sink, run, regist
 
     # The operator approves on plan plus; the welcome link opens the setup page.
     [(request_id,)] = registry.query(
-        "SELECT id FROM account_requests WHERE status = 'pending'")
+        "SELECT id FROM account_requests WHERE status = 'pending'"
+    )
     approved = run("request", "approve", str(request_id), "--plan", "plus")
     assert approved.exit_code == 0, approved.stderr
     browser.get(link(sink.wait_for(forward), "/setup/"))
     assert text_of(browser, "plan") == "Piano: plus"
     rows = browser.find_elements(By.CSS_SELECTOR, "#servers tbody tr")
-    cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-             for row in rows]
+    cells = [
+        [cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows
+    ]
     assert [(c[1], c[2], c[3], c[4]) for c in cells] == [
         ("mail.esteri.org", "993", "SSL/TLS", "mario.rossi@esteri.org"),
         ("mail.esteri.org", "995", "SSL/TLS", "mario.rossi@esteri.org"),
@@ -127,8 +141,18 @@ def test_request_confirm_approve_and_set_up(browser, base_url, sink, run, regist
 
 @pytest.mark.parametrize("plan", ["easy", "outbox"])
 def test_setup_page_of_other_plans(browser, base_url, sink, run, plan):
-    created = run("account", "create", "--first", "Anna", "--last", "Neri",
-                  "--forward", "anna@ext.test", "--plan", plan)
+    created = run(
+        "account",
+        "create",
+        "--first",
+        "Anna",
+        "--last",
+        "Neri",
+        "--forward",
+        "anna@ext.test",
+        "--plan",
+        plan,
+    )
     assert created.exit_code == 0, created.stderr
     assert run("account", "welcome", "anna.neri@esteri.org").exit_code == 0
 
@@ -139,7 +163,9 @@ def test_setup_page_of_other_plans(browser, base_url, sink, run, plan):
         assert "Gmail" in text_of(browser, "easy")
         assert not browser.find_elements(By.ID, "servers")
     else:
-        ports = [row.find_elements(By.TAG_NAME, "td")[2].text for row in
-                 browser.find_elements(By.CSS_SELECTOR, "#servers tbody tr")]
+        ports = [
+            row.find_elements(By.TAG_NAME, "td")[2].text
+            for row in browser.find_elements(By.CSS_SELECTOR, "#servers tbody tr")
+        ]
         assert ports == ["465", "587"]
     shot(browser, f"5-setup-{plan}-en")

@@ -3,6 +3,9 @@
 Every refusal is checked to change nothing: no request, no token, no mail.
 """
 
+# Fixtures are imported from tests.webapp and then named as parameters.
+# ruff: noqa: F811
+
 import hashlib
 
 import pytest
@@ -11,13 +14,13 @@ from exteri_mail.web import create_app
 from tests.webapp import (  # noqa: F401 (fixtures)
     FORWARD,
     client,
-    public_url,
     count,
     csrf,
     form,
     inputs,
     link,
     make_settings,
+    public_url,
     run,
     settings,
     sink,
@@ -42,20 +45,28 @@ def test_form_is_italian_by_default_and_english_on_request(client):
     assert "Request a esteri.org address" in client.get("/").data.decode()
 
 
-def test_request_sends_confirmation_and_stores_only_token_digest(client, sink, registry):
+def test_request_sends_confirmation_and_stores_only_token_digest(
+    client, sink, registry
+):
     response = client.post("/", data=form(client))
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/sent"
     mail = sink.wait_for(FORWARD)
-    assert mail.message["Subject"] == "Conferma la tua richiesta di un indirizzo esteri.org"
+    assert (
+        mail.message["Subject"]
+        == "Conferma la tua richiesta di un indirizzo esteri.org"
+    )
     assert mail.message["Auto-Submitted"] == "auto-generated"
     assert "mario.rossi@esteri.org" in mail.message.get_content()
     token = token_of(link(mail, "/confirm/"))
 
-    rows = registry.query("SELECT status, forward, local_part, note FROM account_requests")
-    assert rows == [("unconfirmed", FORWARD, "mario.rossi",
-                     "Lavoro all'ambasciata di Berna.")]
+    rows = registry.query(
+        "SELECT status, forward, local_part, note FROM account_requests"
+    )
+    assert rows == [
+        ("unconfirmed", FORWARD, "mario.rossi", "Lavoro all'ambasciata di Berna.")
+    ]
     digests = registry.query("SELECT digest FROM web_tokens")
     assert digests == [(hashlib.sha256(token.encode()).digest(),)]
 
@@ -99,8 +110,16 @@ def test_honeypot_gets_the_same_answer_and_changes_nothing(client, sink, registr
 
 
 def test_bad_name_gets_the_cli_message(client, sink, registry, run):
-    cli = run("account", "create", "--first", "Mario2", "--last", "Rossi",
-              "--forward", FORWARD)
+    cli = run(
+        "account",
+        "create",
+        "--first",
+        "Mario2",
+        "--last",
+        "Rossi",
+        "--forward",
+        FORWARD,
+    )
     assert cli.exit_code == 1
     cli_message = cli.stderr.strip().removeprefix("exteri-mail: ")
 
@@ -174,8 +193,9 @@ def test_rate_limit_per_forward_address(registry, sink):
     assert client.post("/", data=form(client)).status_code == 302
 
     other_client = {"REMOTE_ADDR": "127.0.0.9"}
-    response = client.post("/", data=form(client, forward=FORWARD.upper()),
-                           environ_base=other_client)
+    response = client.post(
+        "/", data=form(client, forward=FORWARD.upper()), environ_base=other_client
+    )
 
     assert response.status_code == 429
     assert count(registry, "account_requests") == 1
@@ -229,8 +249,9 @@ def test_confirmation_needs_csrf(client, sink, registry):
 
 def test_expired_confirmation_link_is_refused(client, sink, registry):
     path = _confirm_path(client, sink)
-    registry.query("UPDATE web_tokens SET expires_at = now() - interval '1 second' "
-                   "RETURNING 1")
+    registry.query(
+        "UPDATE web_tokens SET expires_at = now() - interval '1 second' RETURNING 1"
+    )
 
     response = client.post(path, data={"csrf_token": csrf(client)})
 

@@ -1,13 +1,16 @@
 """The personal setup page behind the welcome link (issue 7)."""
 
+# Fixtures are imported from tests.webapp and then named as parameters.
+# ruff: noqa: F811
+
 from passlib.hash import argon2
 
 from tests.webapp import (  # noqa: F401 (fixtures)
     client,
-    public_url,
     csrf,
     inputs,
     link,
+    public_url,
     run,
     settings,
     sink,
@@ -17,8 +20,18 @@ from tests.webapp import (  # noqa: F401 (fixtures)
 
 def welcome_token(run, sink, plan: str, first="Anna", last="Neri") -> str:
     forward = f"{first.lower()}@ext.test"
-    created = run("account", "create", "--first", first, "--last", last,
-                  "--forward", forward, "--plan", plan)
+    created = run(
+        "account",
+        "create",
+        "--first",
+        first,
+        "--last",
+        last,
+        "--forward",
+        forward,
+        "--plan",
+        plan,
+    )
     assert created.exit_code == 0, created.stderr
     assert run("account", "welcome", f"{first}.{last}@esteri.org").exit_code == 0
     return token_of(link(sink.wait_for(forward), "/setup/"))
@@ -70,9 +83,14 @@ def test_password_is_chosen_once(client, run, sink, registry):
     path = f"/setup/{welcome_token(run, sink, 'plus')}"
     before = password_hash(registry)
 
-    done = client.post(f"{path}/password", data={
-        "csrf_token": csrf(client, path), "password": "cavallo batteria",
-        "password2": "cavallo batteria"})
+    done = client.post(
+        f"{path}/password",
+        data={
+            "csrf_token": csrf(client, path),
+            "password": "cavallo batteria",
+            "password2": "cavallo batteria",
+        },
+    )
 
     assert done.status_code == 200
     assert 'id="password-done"' in done.data.decode()
@@ -82,9 +100,14 @@ def test_password_is_chosen_once(client, run, sink, registry):
     actions = registry.query("SELECT operator, action FROM audit_log ORDER BY id")
     assert actions[-1] == ("web", "account.password")
 
-    again = client.post(f"{path}/password", data={
-        "csrf_token": csrf(client), "password": "altra password",
-        "password2": "altra password"})
+    again = client.post(
+        f"{path}/password",
+        data={
+            "csrf_token": csrf(client),
+            "password": "altra password",
+            "password2": "altra password",
+        },
+    )
     assert again.status_code == 410
     assert password_hash(registry) == stored
     # The page itself stays readable until the link expires.
@@ -96,20 +119,28 @@ def test_bad_passwords_change_nothing(client, run, sink, registry):
     before = password_hash(registry)
 
     cases = (
-        ({"password": "cavallo batteria", "password2": "cavallo batteriA"},
-         "le due password non coincidono"),
-        ({"password": "corta", "password2": "corta"},
-         "password is shorter than 10 characters"),
-        ({"password": "tab\tinside!", "password2": "tab\tinside!"},
-         "password contains a control character"),
+        (
+            {"password": "cavallo batteria", "password2": "cavallo batteriA"},
+            "le due password non coincidono",
+        ),
+        (
+            {"password": "corta", "password2": "corta"},
+            "password is shorter than 10 characters",
+        ),
+        (
+            {"password": "tab\tinside!", "password2": "tab\tinside!"},
+            "password contains a control character",
+        ),
     )
     for fields, message in cases:
-        response = client.post(f"{path}/password",
-                               data={"csrf_token": csrf(client, path), **fields})
+        response = client.post(
+            f"{path}/password", data={"csrf_token": csrf(client, path), **fields}
+        )
         assert response.status_code == 400
         assert message in response.data.decode()
-    missing_csrf = client.post(f"{path}/password", data=cases[0][0] | {
-        "password2": "cavallo batteria"})
+    missing_csrf = client.post(
+        f"{path}/password", data=cases[0][0] | {"password2": "cavallo batteria"}
+    )
     assert missing_csrf.status_code == 400
 
     assert password_hash(registry) == before

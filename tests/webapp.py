@@ -62,12 +62,16 @@ def client(settings):
 def run(registry, sink, public_url):
     """`exteri-mail ARGS...` in-process, its mail going to the sink."""
     runner = CliRunner()
-    env = {**registry.env(), "EXTERI_MAIL_WEB__SMTP_PORT": str(sink.port),
-           "EXTERI_MAIL_WEB__PUBLIC_URL": public_url}
+    env = {
+        **registry.env(),
+        "EXTERI_MAIL_WEB__SMTP_PORT": str(sink.port),
+        "EXTERI_MAIL_WEB__PUBLIC_URL": public_url,
+    }
 
     def invoke(*args: str):
-        return runner.invoke(cli_group, ["--operator", "tester", *args], env=env,
-                             catch_exceptions=False)
+        return runner.invoke(
+            cli_group, ["--operator", "tester", *args], env=env, catch_exceptions=False
+        )
 
     return invoke
 

@@ -11,9 +11,23 @@ from ..plans import PLANS
 from .output import emit, fields, json_option, table
 
 PLAN_CHOICE = click.Choice(list(PLANS), case_sensitive=False)
-SHOW_KEYS = ("id", "status", "address", "first_name", "last_name", "forward",
-             "note", "language", "client", "created_at", "confirmed_at",
-             "decided_at", "decided_by", "reason", "account")
+SHOW_KEYS = (
+    "id",
+    "status",
+    "address",
+    "first_name",
+    "last_name",
+    "forward",
+    "note",
+    "language",
+    "client",
+    "created_at",
+    "confirmed_at",
+    "decided_at",
+    "decided_by",
+    "reason",
+    "account",
+)
 LIST_COLUMNS = ["id", "status", "address", "forward", "created_at"]
 
 
@@ -23,8 +37,11 @@ def group() -> None:
 
 
 @group.command("list")
-@click.option("--status", type=click.Choice(requests.STATUSES),
-              help="Only requests in this state.")
+@click.option(
+    "--status",
+    type=click.Choice(requests.STATUSES),
+    help="Only requests in this state.",
+)
 @json_option
 @click.pass_obj
 def list_(app, status, as_json):
@@ -55,8 +72,9 @@ def show(app, request_id, as_json):
 def approve(app, request_id, plan, first, last, as_json):
     """Create the account of a confirmed request and send the welcome message."""
     with app.registry() as reg:
-        done = requests.approve(reg, app.settings, request_id, plan.lower(),
-                                first, last)
+        done = requests.approve(
+            reg, app.settings, request_id, plan.lower(), first, last
+        )
     emit(done, as_json, lambda r: _decided(r, f"approved: {r['account']} created"))
 
 
@@ -85,6 +103,11 @@ def welcome(app, address, as_json):
     with app.registry() as reg:
         account = requests.welcome(reg, app.settings, address)
     days = app.settings.web.setup_days
-    emit(account, as_json, lambda a: click.echo(
-        f"welcome sent to {a['forward']} for {a['address']}: the link is valid "
-        f"for {days} days; earlier links no longer work"))
+    emit(
+        account,
+        as_json,
+        lambda a: click.echo(
+            f"welcome sent to {a['forward']} for {a['address']}: the link is valid "
+            f"for {days} days; earlier links no longer work"
+        ),
+    )

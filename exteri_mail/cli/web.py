@@ -13,8 +13,11 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 @click.command("web")
-@click.option("--listen", metavar="HOST:PORT",
-              help="Address to serve on (default: first listen address, port web).")
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Address to serve on (default: first listen address, port web).",
+)
 @click.pass_obj
 def group(app, listen):
     """Serve the request form, setup pages and client autoconfiguration."""

@@ -17,7 +17,9 @@ from ..plans import PLANS, Plan
 from ..settings import Settings
 
 PLACEHOLDER = "%EMAILADDRESS%"
-AUTODISCOVER_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+AUTODISCOVER_NS = (
+    "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+)
 OUTLOOK_NS = (
     "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
 )
@@ -131,8 +133,9 @@ def _pick(points: list[Endpoint], *services: str) -> Endpoint | None:
     return None
 
 
-def mobileconfig(settings: Settings, points: list[Endpoint], address: str,
-                 name: str) -> bytes | None:
+def mobileconfig(
+    settings: Settings, points: list[Endpoint], address: str, name: str
+) -> bytes | None:
     """An Apple configuration profile; None when the plan has no mailbox
     access (Apple Mail cannot set up an account for sending only)."""
     incoming = _pick(points, "imap", "pop3")
@@ -149,7 +152,8 @@ def mobileconfig(settings: Settings, points: list[Endpoint], address: str,
         "PayloadDisplayName": address,
         "EmailAccountDescription": address,
         "EmailAccountName": name,
-        "EmailAccountType": "EmailTypeIMAP" if incoming.service == "imap"
+        "EmailAccountType": "EmailTypeIMAP"
+        if incoming.service == "imap"
         else "EmailTypePOP",
         "EmailAddress": address,
         "IncomingMailServerAuthentication": "EmailAuthPassword",

@@ -41,8 +41,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "error.fix": "Correggi i campi indicati e invia di nuovo.",
         "confirm.title": "Conferma la richiesta",
         "confirm.body": (
-            "Confermi di voler chiedere l'indirizzo {address} con inoltro a "
-            "{forward}?"
+            "Confermi di voler chiedere l'indirizzo {address} con inoltro a {forward}?"
         ),
         "confirm.button": "Confermo",
         "confirmed.title": "Richiesta confermata",
@@ -61,8 +60,7 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "error.too_large": "I dati inviati sono troppo lunghi.",
         "error.send": (
-            "Non è stato possibile inviare il messaggio di conferma. Riprova "
-            "più tardi."
+            "Non è stato possibile inviare il messaggio di conferma. Riprova più tardi."
         ),
         "error.not_found": "Pagina non trovata.",
         "error.internal": "Errore interno. Riprova più tardi.",
@@ -73,8 +71,7 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "token.used": "Il collegamento è già stato usato.",
         "token.revoked": (
-            "Il collegamento è stato sostituito da uno più recente o non è più "
-            "valido."
+            "Il collegamento è stato sostituito da uno più recente o non è più valido."
         ),
         "setup.title": "Il tuo indirizzo {address}",
         "setup.plan": "Piano: {plan}",
@@ -219,17 +216,16 @@ CATALOG: dict[str, dict[str, str]] = {
         "setup.gives.webmail": "Webmail: {url}",
         "setup.easy.title": "How to make {address} show in Gmail or Outlook",
         "setup.easy.gmail": (
-            "Gmail: create a filter (Settings, Filters, \"To: {address}\") that "
+            'Gmail: create a filter (Settings, Filters, "To: {address}") that '
             "applies a label, so you recognise mail sent to the new address."
         ),
         "setup.easy.outlook": (
             "Outlook: in Account settings, More settings, General, enter "
-            "{address} as \"Reply e-mail\": people answering you will write to "
+            '{address} as "Reply e-mail": people answering you will write to '
             "the new address."
         ),
         "setup.easy.outbox": (
-            "Sending with {address} as sender needs the Outbox plan: ask the "
-            "operators."
+            "Sending with {address} as sender needs the Outbox plan: ask the operators."
         ),
         "setup.servers.title": "Mail program settings",
         "setup.servers.service": "Service",

@@ -103,8 +103,9 @@ def request_submit():
         with registry() as reg:
             draft = _check(reg, values, problems)
             if draft is not None:
-                requests.submit(reg, _settings(), draft, request.remote_addr,
-                                language())
+                requests.submit(
+                    reg, _settings(), draft, request.remote_addr, language()
+                )
     except requests.RateLimited as exc:
         log.warning("request form: %s", exc)
         return _message("error.title", t("error.rate"), 429)
@@ -114,8 +115,9 @@ def request_submit():
 
     if problems:
         preview = _preview(values["first_name"], values["last_name"])
-        return _page("request.html", 400, values=values, problems=problems,
-                     preview=preview)
+        return _page(
+            "request.html", 400, values=values, problems=problems, preview=preview
+        )
     return redirect(url_for("web.request_sent"))
 
 
