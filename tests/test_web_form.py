@@ -271,3 +271,24 @@ def test_pages_forbid_framing_and_foreign_scripts(client):
     policy = client.get("/").headers["Content-Security-Policy"]
     assert "default-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
+
+
+def test_taken_address_is_not_revealed(client, sink, registry, run):
+    created = run(
+        "account",
+        "create",
+        "--first",
+        "Mario",
+        "--last",
+        "Rossi",
+        "--forward",
+        "altro@ext.test",
+    )
+    assert created.exit_code == 0
+
+    response = client.post("/", data=form(client))
+
+    # The same answer as for a free address; the operator sees the clash.
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/sent"
+    assert sink.wait_for(FORWARD)
