@@ -93,11 +93,13 @@ STACK_DB = f"exteri_e2e_{os.getpid()}"
 
 def _free_offset() -> int:
     """The first port offset at which every port of an instance is free."""
+    from exteri_mail.dns.config import STANDARD_PORTS
     from exteri_mail.settings import Ports
     from tests.mailstack import port_is_free
 
+    ports = [*Ports().model_dump().values(), *STANDARD_PORTS.values()]
     for offset in range(20000, 30000, 700):
-        if all(port_is_free(p + offset) for p in Ports().model_dump().values()):
+        if all(port_is_free(p + offset) for p in ports):
             return offset
     raise RuntimeError("no free port range for the test instance")
 

@@ -19,6 +19,13 @@ POSTFIX_MAPS = {
         "SELECT login FROM mail_sender_logins "
         "WHERE local_part = '%u' AND domain = '%d'"
     ),
+    # Port 25 offers no AUTH, so Postfix's *_sender_login_mismatch checks
+    # are inert there; this access map refuses our senders instead.
+    "sender_owned": (
+        "SELECT '553 5.7.1 Sender address belongs to a user of ours: send it "
+        "through the submission port, authenticated' FROM mail_sender_logins "
+        "WHERE local_part = '%u' AND domain = '%d' LIMIT 1"
+    ),
 }
 
 # Dovecot SQL driver queries: %n user part, %d domain, %s service.
