@@ -2,8 +2,6 @@
 
 import click
 
-from ..dns import check as dns_check
-from ..dns import config, keys, records
 from ..errors import ExteriError
 from .output import emit, json_option, table
 
@@ -30,6 +28,8 @@ def group() -> None:
 @click.pass_obj
 def records_(app, fmt, domain):
     """Print every record both domains need (MX, SPF, DKIM, DMARC, ...)."""
+    from ..dns import records
+
     rows = records.expected(app.settings, domain)
     text = records.to_zone(rows) if fmt == "zone" else records.to_json(rows) + "\n"
     click.echo(text, nl=False)
@@ -47,6 +47,10 @@ def records_(app, fmt, domain):
 @click.pass_obj
 def check_(app, address, domain, as_json):
     """Resolve every expected record and report missing or wrong ones."""
+    # dnspython's resolver is heavy to import: only this command needs it.
+    from ..dns import check as dns_check
+    from ..dns import records
+
     res = dns_check.resolver(address)
     results = dns_check.check(records.expected(app.settings, domain), res)
 
@@ -75,6 +79,8 @@ def _print_results(rows: list[dict]) -> None:
 @click.pass_obj
 def keygen(app, selector):
     """Generate a DKIM key and make it the one OpenDKIM signs with."""
+    from ..dns import config, keys
+
     s = app.settings
     directory = config.dkim_dir(s)
     owner = None if s.instance else keys.default_owner()
@@ -90,4 +96,6 @@ def keygen(app, selector):
 @click.pass_obj
 def mta_sts_policy(app):
     """Print the MTA-STS policy to serve at mta-sts.DOMAIN."""
+    from ..dns import records
+
     click.echo(records.mta_sts_policy(app.settings), nl=False)
