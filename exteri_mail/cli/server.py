@@ -99,6 +99,19 @@ def down(app):
     click.echo("stopped postfix and dovecot")
 
 
+@group.command("watch")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between probes.")
+@click.pass_obj
+def watch(app, interval):
+    """Stay in the foreground; recover Postfix and Dovecot after a database outage."""
+    import logging
+
+    from ..server.watch import watch as do_watch
+
+    logging.getLogger("exteri_mail").setLevel(logging.INFO)
+    do_watch(app.settings, interval)
+
+
 @group.command("status")
 @json_option
 @click.pass_obj

@@ -19,6 +19,7 @@ from ..dns import helpers as deliverability  # issue 6
 from .. import webmail  # issue 5
 from .. import settings as settings_mod
 from ..settings import Settings
+from . import watch
 from .apply import Applied, apply, daemons
 from .tls import ensure_self_signed
 
@@ -90,10 +91,13 @@ def up(state_dir: Path, db_name: str = "exterimail", **changes) -> tuple[Setting
     ensure_vmail_user(s.vmail_user)
     _prepare_dirs(s)
     ensure_self_signed(s.path("tls_cert"), s.path("tls_key"), s.hostname)
-    return s, apply(s)
+    result = apply(s)
+    watch.start(s, config_file(state_dir))
+    return s, result
 
 
 def down(s: Settings) -> None:
+    watch.stop(s)
     postfix, dovecot = daemons(s)
     postfix.stop()
     dovecot.stop()
@@ -109,7 +113,8 @@ def status(s: Settings) -> dict:
         "state_dir": str(s.state_dir),
         "config": str(config_file(s.state_dir)),
         "registry": db.describe(s.dsn),
-        "running": {"postfix": postfix.running(), "dovecot": dovecot.running()},
+        "running": {"postfix": postfix.running(), "dovecot": dovecot.running(),
+                    "watch": watch.running_pid(s) is not None},
         "endpoints": {
             "smtp": url("smtp", s.ports.smtp),
             "submission": url("smtp+starttls", s.ports.submission),
