@@ -6,6 +6,7 @@ Screenshots of the login page and of the inbox go to test-results/.
 
 import json
 import sqlite3
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from exteri_mail import settings as settings_mod
 from exteri_mail import webmail
 from exteri_mail.cli import cli as cli_group
 from tests.smtp_clients import message, smtp
+from tests.webapp import inputs
 
 pytestmark = pytest.mark.daemons
 
@@ -107,6 +109,15 @@ def roundcube_users(stack) -> list[str]:
     database = webmail.Layout(stack.state_dir / "webmail").database
     with sqlite3.connect(database) as conn:
         return [row[0] for row in conn.execute("SELECT username FROM users")]
+
+
+def roundcube_identities(stack, username: str) -> list[str]:
+    database = webmail.Layout(stack.state_dir / "webmail").database
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute("SELECT i.email FROM identities i JOIN users u"
+                            " USING (user_id) WHERE u.username = ? AND NOT i.del",
+                            (username,))
+        return [row[0] for row in rows]
 
 
 def screenshot(driver, name: str) -> None:
@@ -197,3 +208,38 @@ def test_K16_every_spelling_of_an_address_is_one_roundcube_user(stack, browser):
         wait_for_inbox(browser, address)
 
     assert [u for u in roundcube_users(stack) if "annalisa" in u] == [address]
+
+
+def test_K16_after_a_rename_the_same_roundcube_user_has_the_new_address(stack, browser):
+    former, password = account(stack, "Chiara", "Galli", "plus")
+    log_in(browser, former, password)
+    wait_for_inbox(browser, former)
+    exteri_mail(stack, "account", "rename", former, "--first", "Chiara", "--last", "Verdi")
+
+    browser.delete_all_cookies()
+    browser.get(browser.current_url.split("?")[0])
+    log_in(browser, "Chiara.Galli@esteri.org", password)
+
+    wait_for_inbox(browser, "chiara.verdi@esteri.org")
+    assert [u for u in roundcube_users(stack) if u.startswith("chiara.")] == [
+        "chiara.verdi@esteri.org"]
+    assert roundcube_identities(stack, "chiara.verdi@esteri.org") == [
+        "chiara.verdi@esteri.org"]
+
+
+def test_failed_webmail_login_slows_down_that_client_only(stack, webmail_url, tmp_path):
+    jar, client = str(tmp_path / "cookies"), "127.0.0.3"
+
+    def curl(*args: str) -> str:
+        return subprocess.run(["curl", "-sk", "--interface", client, "-c", jar, "-b", jar,
+                               *args], capture_output=True, text=True, check=True).stdout
+
+    token = inputs(curl(webmail_url))["_token"]
+    curl(f"{webmail_url}?_task=login", "-d", "_task=login", "-d", "_action=login",
+         "--data-urlencode", f"_token={token}",
+         "--data-urlencode", "_user=nessuno.qui@esteri.org", "-d", "_pass=sbagliata")
+
+    penalties = dict(line.split()[:2] for line in stack.doveadm("penalty").stdout
+                     .splitlines()[1:])
+    assert int(penalties[client]) > 0
+    assert int(penalties.get("127.0.0.1", 0)) == 0  # the web server itself
