@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from .errors import InvalidInput, ServerError
@@ -152,9 +153,11 @@ def _registry(mail_dsn: str) -> dict:
     """PDO's form of the mail role's DSN, for the login plugin."""
     try:
         info = conninfo_to_dict(mail_dsn)
-    except Exception as exc:  # psycopg raises ProgrammingError subclasses
+    except psycopg.ProgrammingError as exc:
         raise InvalidInput(f"mail_dsn is not a valid PostgreSQL DSN: {exc}") from None
-    parts = [f"{key}={info[key]}" for key in ("host", "port", "dbname") if info.get(key)]
+    parts = [
+        f"{key}={info[key]}" for key in ("host", "port", "dbname") if info.get(key)
+    ]
     if any(";" in part for part in parts):
         raise InvalidInput("mail_dsn: host, port and dbname may not contain ';'")
     return {
@@ -173,11 +176,18 @@ def _tls_options(settings: Settings) -> dict:
     """
     cert = settings.path("tls_cert")
     if settings.instance:
-        ssl = {"verify_peer": True, "verify_peer_name": True, "cafile": cert,
-               "peer_name": settings.listen[0]}
+        ssl = {
+            "verify_peer": True,
+            "verify_peer_name": True,
+            "cafile": cert,
+            "peer_name": settings.listen[0],
+        }
     else:
-        ssl = {"verify_peer": True, "verify_peer_name": True,
-               "peer_name": settings.hostname}
+        ssl = {
+            "verify_peer": True,
+            "verify_peer_name": True,
+            "peer_name": settings.hostname,
+        }
     return {"ssl": ssl}
 
 
@@ -235,23 +245,36 @@ _PLUGIN_DIR = f"roundcube/plugins/{PLUGIN}"
 OUTPUTS = (
     Output("nginx/nginx.conf.j2", "nginx/nginx.conf"),
     Output("php-fpm/php-fpm.conf.j2", "php-fpm/php-fpm.conf"),
-    Output("roundcube/config.inc.php.j2", "roundcube/config/config.inc.php",
-           0o640, WEB_USER),
+    Output(
+        "roundcube/config.inc.php.j2",
+        "roundcube/config/config.inc.php",
+        0o640,
+        WEB_USER,
+    ),
     Output(f"roundcube/plugins/{PLUGIN}/{PLUGIN}.php", f"{_PLUGIN_DIR}/{PLUGIN}.php"),
-    Output(f"roundcube/plugins/{PLUGIN}/config.inc.php.j2",
-           f"{_PLUGIN_DIR}/config.inc.php", 0o640, WEB_USER),
-    Output(f"roundcube/plugins/{PLUGIN}/localization/it_IT.inc",
-           f"{_PLUGIN_DIR}/localization/it_IT.inc"),
-    Output(f"roundcube/plugins/{PLUGIN}/localization/en_US.inc",
-           f"{_PLUGIN_DIR}/localization/en_US.inc"),
+    Output(
+        f"roundcube/plugins/{PLUGIN}/config.inc.php.j2",
+        f"{_PLUGIN_DIR}/config.inc.php",
+        0o640,
+        WEB_USER,
+    ),
+    Output(
+        f"roundcube/plugins/{PLUGIN}/localization/it_IT.inc",
+        f"{_PLUGIN_DIR}/localization/it_IT.inc",
+    ),
+    Output(
+        f"roundcube/plugins/{PLUGIN}/localization/en_US.inc",
+        f"{_PLUGIN_DIR}/localization/en_US.inc",
+    ),
     Output("roundcube/public_html/index.php", "roundcube/public_html/index.php"),
 )
 
 
 def render(settings: Settings, out_dir: Path | None = None) -> list[Path]:
-    """Write the webmail tree into OUT_DIR (default STATE_DIR/webmail).
+    """Write the webmail's config files into OUT_DIR (default STATE_DIR/webmail).
 
-    Only files whose content changed are written; returns those.
+    Only files whose content changed are written; returns those. Links to
+    the installed Roundcube and its writable folders come from prepare().
     """
     layout = Layout(out_dir) if out_dir is not None else Layout.of(settings)
     env, data = _environment(), context(settings, layout)
@@ -265,10 +288,15 @@ def render(settings: Settings, out_dir: Path | None = None) -> list[Path]:
         write_atomic(target, content, out.mode, out.group)
         written.append(target)
 
-    _link_code(layout)
-    _prepare_dirs(layout)
     log.info("rendered %d changed webmail file(s) into %s", len(written), layout.root)
     return written
+
+
+def prepare(layout: Layout) -> None:
+    """What the rendered files need on this machine to run: code, folders, DB."""
+    _link_code(layout)
+    _prepare_dirs(layout)
+    init_database(layout)
 
 
 def _link_code(layout: Layout) -> None:
@@ -339,8 +367,10 @@ def check_reachable(settings: Settings, layout: Layout) -> None:
     failed = [
         f"{what} {path}"
         for what, path in needed.items()
-        if run(["runuser", "-u", WEB_USER, "--", "test", "-r", str(path)],
-               check=False).returncode != 0
+        if run(
+            ["runuser", "-u", WEB_USER, "--", "test", "-r", str(path)], check=False
+        ).returncode
+        != 0
     ]
     if failed:
         raise ServerError(
@@ -372,7 +402,7 @@ def start(settings: Settings) -> str:
     check_installed()
     layout = Layout.of(settings)
     render(settings)
-    init_database(layout)
+    prepare(layout)
     check_reachable(settings, layout)
 
     run([*_fpm_args(layout), "--test"])
@@ -393,8 +423,11 @@ def _start_or_reload(layout: Layout, daemon: str, args: list[str], reload) -> No
         return
 
     run(args)
-    _wait(lambda: _pid(layout, daemon) is not None, f"{daemon} did not start",
-          layout.log_dir)
+    _wait(
+        lambda: _pid(layout, daemon) is not None,
+        f"{daemon} did not start",
+        layout.log_dir,
+    )
     log.info("%s started", daemon)
 
 
@@ -427,8 +460,11 @@ def stop(settings: Settings) -> None:
             continue
         os.kill(pid, signal.SIGQUIT)
         # A zombie awaiting its reaper has an empty command line: gone too.
-        _wait(lambda: _pid(layout, daemon) is None,  # noqa: B023
-              f"{daemon} did not stop", layout.log_dir)
+        _wait(
+            lambda: _pid(layout, daemon) is None,  # noqa: B023
+            f"{daemon} did not stop",
+            layout.log_dir,
+        )
         layout.pid_file(daemon).unlink(missing_ok=True)
         log.info("%s stopped", daemon)
 

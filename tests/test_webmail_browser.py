@@ -27,9 +27,14 @@ pytestmark = pytest.mark.daemons
 
 RESULTS = Path(__file__).resolve().parent.parent / "test-results"
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--window-size=1280,900",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
 )
 PLAN_MESSAGE = "La webmail è disponibile solo per gli account Plus"
 
@@ -37,8 +42,17 @@ PLAN_MESSAGE = "La webmail è disponibile solo per gli account Plus"
 @pytest.fixture(scope="module")
 def webmail_url(stack):
     """`server up --webmail` on the running stack: its settings stay as they are."""
-    up = json.loads(exteri_mail(stack, "server", "up", "--state-dir", str(stack.state_dir),
-                                "--webmail", "--json"))
+    up = json.loads(
+        exteri_mail(
+            stack,
+            "server",
+            "up",
+            "--state-dir",
+            str(stack.state_dir),
+            "--webmail",
+            "--json",
+        )
+    )
     yield up["webmail"]["url"]
     webmail.stop(settings_mod.load(stack.state_dir / "exteri-mail.toml"))
 
@@ -69,9 +83,13 @@ def browser(chromium, webmail_url):
 
 def exteri_mail(stack, *args: str, input: str | None = None) -> str:
     """The CLI against the stack's registry, in-process (saves a start-up)."""
-    result = CliRunner().invoke(cli_group, ["--operator", "tester", *args],
-                                env={"EXTERI_MAIL_CONFIG": stack.env["EXTERI_MAIL_CONFIG"]},
-                                input=input, catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli_group,
+        ["--operator", "tester", *args],
+        env={"EXTERI_MAIL_CONFIG": stack.env["EXTERI_MAIL_CONFIG"]},
+        input=input,
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.stderr
     return result.stdout
 
@@ -96,8 +114,12 @@ def wait_until(driver, condition, timeout: float = 20):
 
 
 def wait_for_inbox(driver, login: str) -> None:
-    wait_until(driver, lambda d: "_task=mail" in d.current_url
-               and d.find_elements(By.ID, "messagelist"))
+    wait_until(
+        driver,
+        lambda d: (
+            "_task=mail" in d.current_url and d.find_elements(By.ID, "messagelist")
+        ),
+    )
     assert driver.find_element(By.CLASS_NAME, "username").text == login
 
 
@@ -114,9 +136,11 @@ def roundcube_users(stack) -> list[str]:
 def roundcube_identities(stack, username: str) -> list[str]:
     database = webmail.Layout(stack.state_dir / "webmail").database
     with sqlite3.connect(database) as conn:
-        rows = conn.execute("SELECT i.email FROM identities i JOIN users u"
-                            " USING (user_id) WHERE u.username = ? AND NOT i.del",
-                            (username,))
+        rows = conn.execute(
+            "SELECT i.email FROM identities i JOIN users u"
+            " USING (user_id) WHERE u.username = ? AND NOT i.del",
+            (username,),
+        )
         return [row[0] for row in rows]
 
 
@@ -137,8 +161,9 @@ def test_plus_user_reads_a_new_message_and_replies_outside(stack, browser):
     address, password = account(stack, "Beatrice", "Fontana", "plus")
     subject = "Cena di venerdì"
     with smtp(stack) as client:
-        client.send_message(message("amico@ext.test", address, subject,
-                                    body="Ci vediamo alle otto?\n"))
+        client.send_message(
+            message("amico@ext.test", address, subject, body="Ci vediamo alle otto?\n")
+        )
     screenshot(browser, "login")
 
     log_in(browser, "Beatrice.Fontana@esteri.org", password)
@@ -147,7 +172,9 @@ def test_plus_user_reads_a_new_message_and_replies_outside(stack, browser):
     assert "%" in browser.find_element(By.ID, "quotadisplay").text
     screenshot(browser, "inbox")
 
-    browser.get(row.find_element(By.CSS_SELECTOR, "span.subject a").get_attribute("href"))
+    browser.get(
+        row.find_element(By.CSS_SELECTOR, "span.subject a").get_attribute("href")
+    )
     body = wait_until(browser, lambda d: d.find_element(By.ID, "messagebody").text)
     assert "Ci vediamo alle otto?" in body
     _reply(browser, "Sì, a venerdì!")
@@ -179,7 +206,9 @@ def _reply(driver, text: str) -> None:
 @pytest.mark.parametrize("plan", ["easy", "outbox"])
 def test_account_without_mailbox_is_told_webmail_is_for_plus(stack, browser, plan):
     last = {"easy": "Ferri", "outbox": "Marchetti"}[plan]
-    address, password = account(stack, "Tommaso", last, plan, forward="tommaso@ext.test")
+    address, password = account(
+        stack, "Tommaso", last, plan, forward="tommaso@ext.test"
+    )
 
     log_in(browser, address, password or "no-password-at-all")
 
@@ -200,8 +229,11 @@ def test_K12_accented_name_logs_in_with_its_ascii_address(stack, browser):
 def test_K16_every_spelling_of_an_address_is_one_roundcube_user(stack, browser):
     address, password = account(stack, "Anna Lisa", "Neri", "plus", alias=True)
 
-    for typed in ("AnnaLisa.Neri@esteri.org", "annalisa.neri@esteri.org",
-                  "ANNALISA.NERI@EXTERI.IT"):
+    for typed in (
+        "AnnaLisa.Neri@esteri.org",
+        "annalisa.neri@esteri.org",
+        "ANNALISA.NERI@EXTERI.IT",
+    ):
         browser.delete_all_cookies()
         browser.get(browser.current_url.split("?")[0])
         log_in(browser, typed, password)
@@ -214,7 +246,9 @@ def test_K16_after_a_rename_the_same_roundcube_user_has_the_new_address(stack, b
     former, password = account(stack, "Chiara", "Galli", "plus")
     log_in(browser, former, password)
     wait_for_inbox(browser, former)
-    exteri_mail(stack, "account", "rename", former, "--first", "Chiara", "--last", "Verdi")
+    exteri_mail(
+        stack, "account", "rename", former, "--first", "Chiara", "--last", "Verdi"
+    )
 
     browser.delete_all_cookies()
     browser.get(browser.current_url.split("?")[0])
@@ -222,24 +256,41 @@ def test_K16_after_a_rename_the_same_roundcube_user_has_the_new_address(stack, b
 
     wait_for_inbox(browser, "chiara.verdi@esteri.org")
     assert [u for u in roundcube_users(stack) if u.startswith("chiara.")] == [
-        "chiara.verdi@esteri.org"]
+        "chiara.verdi@esteri.org"
+    ]
     assert roundcube_identities(stack, "chiara.verdi@esteri.org") == [
-        "chiara.verdi@esteri.org"]
+        "chiara.verdi@esteri.org"
+    ]
 
 
 def test_failed_webmail_login_slows_down_that_client_only(stack, webmail_url, tmp_path):
     jar, client = str(tmp_path / "cookies"), "127.0.0.3"
 
     def curl(*args: str) -> str:
-        return subprocess.run(["curl", "-sk", "--interface", client, "-c", jar, "-b", jar,
-                               *args], capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            ["curl", "-sk", "--interface", client, "-c", jar, "-b", jar, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
 
     token = inputs(curl(webmail_url))["_token"]
-    curl(f"{webmail_url}?_task=login", "-d", "_task=login", "-d", "_action=login",
-         "--data-urlencode", f"_token={token}",
-         "--data-urlencode", "_user=nessuno.qui@esteri.org", "-d", "_pass=sbagliata")
+    curl(
+        f"{webmail_url}?_task=login",
+        "-d",
+        "_task=login",
+        "-d",
+        "_action=login",
+        "--data-urlencode",
+        f"_token={token}",
+        "--data-urlencode",
+        "_user=nessuno.qui@esteri.org",
+        "-d",
+        "_pass=sbagliata",
+    )
 
-    penalties = dict(line.split()[:2] for line in stack.doveadm("penalty").stdout
-                     .splitlines()[1:])
+    penalties = dict(
+        line.split()[:2] for line in stack.doveadm("penalty").stdout.splitlines()[1:]
+    )
     assert int(penalties[client]) > 0
     assert int(penalties.get("127.0.0.1", 0)) == 0  # the web server itself
