@@ -1,8 +1,11 @@
 """Bulk import and export of accounts (CSV with a header, or JSON lines).
 
-An import checks every row with the rules of `account create` before it
-writes anything, then writes all good rows with COPY in the caller's one
-transaction. Accounts on plans with a login keep the Dovecot hash the file
+An import checks every row with the rules of `account create` and commits
+nothing unless all of them pass (or --skip-invalid leaves the bad ones
+out). Checking runs in worker processes; meanwhile the main process COPYs
+each checked chunk into the caller's one transaction, which is rolled
+back as a whole when the file is refused, so PostgreSQL's share of the
+work overlaps the checking instead of following it. Accounts on plans with a login keep the Dovecot hash the file
 brings; without one they get no password (hashing one per row would take
 hours at 100,000 rows), so they cannot log in until an operator runs
 `account password`. Mail to them is forwarded or delivered meanwhile.
@@ -318,34 +321,24 @@ def _check_chunk(reg: Registry, chunk: list[tuple[int, dict]]) -> list:
     return [check_record(reg, line, record) for line, record in chunk]
 
 
-def check_records(reg: Registry, records: list[tuple[int, dict]],
-                  progress: Callable[[int], None] | None = None) -> list:
-    """check_record for every record, in worker processes when there are many."""
+def checked_chunks(reg: Registry, records: list[tuple[int, dict]]) -> Iterator[list]:
+    """check_record for every record, chunk by chunk, in file order; in worker
+    processes when there are many."""
     chunks = [records[i:i + CHUNK_ROWS] for i in range(0, len(records), CHUNK_ROWS)]
     workers = min(os.cpu_count() or 1, len(chunks))
     plain = replace(reg, conn=None)
-    results: list = []
     if len(records) < PARALLEL_MIN_ROWS or workers < 2:
-        mapped: Iterable = (_check_chunk(plain, chunk) for chunk in chunks)
-        return _collect(mapped, results, progress)
+        yield from (_check_chunk(plain, chunk) for chunk in chunks)
+        return
     with ProcessPoolExecutor(workers) as pool:
-        mapped = pool.map(_check_chunk, [plain] * len(chunks), chunks)
-        return _collect(mapped, results, progress)
-
-
-def _collect(mapped: Iterable, results: list, progress) -> list:
-    for part in mapped:
-        results.extend(part)
-        if progress:
-            progress(len(part))
-    return results
+        yield from pool.map(_check_chunk, [plain] * len(chunks), chunks)
 
 
 # --- checking the whole file -----------------------------------------------
 
-def _in_file_duplicates(reg: Registry, rows: list[Row]) -> list[Problem]:
+def _in_file_duplicates(reg: Registry, rows: list[Row],
+                        seen: dict[str, int]) -> list[Problem]:
     """Every address may appear once in a file: the first row keeps it."""
-    seen: dict[str, int] = {}
     problems = []
     for row in rows:
         for local, column in _addresses(row):
@@ -432,56 +425,82 @@ def _plain(record: dict) -> dict:
     return {k: v for k, v in record.items() if k}
 
 
+class _Import:
+    """The running state of one import: problems so far, rows written."""
+
+    def __init__(self, reg: Registry, skip_invalid: bool):
+        self.reg, self.skip_invalid = reg, skip_invalid
+        self.seen: dict[str, int] = {}
+        self.problems: list[Problem] = []
+        self.plans: Counter = Counter()
+        self.without_password = 0
+
+    def add(self, checked: list) -> None:
+        """Check one chunk against the file and the registry; write its good
+        rows unless the file is already refused."""
+        rows = [r for r in checked if isinstance(r, Row)]
+        found = [p for r in checked if not isinstance(r, Row) for p in r]
+        found += _in_file_duplicates(self.reg, rows, self.seen)
+        # Earlier chunks are in the registry now: only first occurrences ask it.
+        first = [r for r in rows if all(self.seen[a] == r.line for a, _ in _addresses(r))]
+        found += _taken(self.reg, first)
+        self.problems += found
+        if self.problems and not self.skip_invalid:
+            return
+        bad = {p.line for p in found}
+        good = [row for row in rows if row.line not in bad]
+        _copy(self.reg, good)
+        self.plans.update(row.plan for row in good)
+        self.without_password += sum(
+            1 for r in good
+            if PLANS[r.plan].needs_password and not r.password_hash and r.status != "closed")
+
+
 def import_file(reg: Registry, path: Path, fmt: str | None = None,
                 skip_invalid: bool = False, rejects: Path | None = None,
                 progress: Callable[[int], None] | None = None,
                 on_total: Callable[[int], None] | None = None) -> ImportReport:
-    """Check every record of PATH, then write the good ones (see module doc)."""
+    """Check every record of PATH and write the good ones (see module doc)."""
     started = time.monotonic()
     fmt = guess_format(path, fmt)
     header, records = read_records(path, fmt)
     if on_total:
         on_total(len(records))
 
-    checked = check_records(reg, records, progress)
-    rows = [r for r in checked if isinstance(r, Row)]
-    problems = [p for r in checked if not isinstance(r, Row) for p in r]
-    problems += _in_file_duplicates(reg, rows)
-    # Creates wait for the few seconds of the import, so that no address
-    # can be taken between the check below and the COPY.
+    # Creates wait for the seconds of the import, so that no address can be
+    # taken between a chunk's check against the registry and its COPY.
     reg.conn.execute("LOCK TABLE addresses IN SHARE ROW EXCLUSIVE MODE")
-    problems += _taken(reg, rows)
-    problems.sort(key=lambda p: p.line)
-
+    state = _Import(reg, skip_invalid)
+    try:
+        for checked in checked_chunks(reg, records):
+            state.add(checked)
+            if progress:
+                progress(len(checked))
+    except psycopg.errors.UniqueViolation:
+        raise Conflict("an address of the file was taken while importing; "
+                       "nothing was imported, run the import again") from None
+    problems = sorted(state.problems, key=lambda p: p.line)
     if problems and not skip_invalid:
+        # The caller's transaction is rolled back: the chunks written go too.
         raise ImportRefused(path, problems, len(records))
-    bad_lines = {p.line for p in problems}
-    good = [row for row in rows if row.line not in bad_lines]
+
     rejects_path = None
     if problems:
         rejects_path = rejects or default_rejects_path(path)
         _write_rejects(rejects_path, fmt, header, records, problems)
+    return _finish(reg, path, state, problems, rejects_path, started)
 
-    return _finish(reg, path, good, problems, rejects_path, started)
 
-
-def _finish(reg, path, good, problems, rejects_path, started) -> ImportReport:
-    try:
-        _copy(reg, good)
-    except psycopg.errors.UniqueViolation:
-        raise Conflict("an address of the file was taken while importing; "
-                       "nothing was imported, run the import again") from None
-
-    plans = dict(Counter(row.plan for row in good))
-    without = sum(1 for r in good if PLANS[r.plan].needs_password and not r.password_hash
-                  and r.status != "closed")
-    summary = {"file": path.name, "accounts": len(good), "plans": plans,
-               "rejected": len({p.line for p in problems}), "without_password": without}
+def _finish(reg, path, state: _Import, problems, rejects_path, started) -> ImportReport:
+    imported = sum(state.plans.values())
+    rejected = len({p.line for p in problems})
+    summary = {"file": path.name, "accounts": imported, "plans": dict(state.plans),
+               "rejected": rejected, "without_password": state.without_password}
     audit.record(reg.conn, reg.operator, "account.import", None, None, summary)
     log.info("import of %s by %s: %d accounts, %d rows rejected", path.name,
-             reg.operator, len(good), summary["rejected"])
-    return ImportReport(len(good), summary["rejected"], plans, without, rejects_path,
-                        problems, time.monotonic() - started)
+             reg.operator, imported, rejected)
+    return ImportReport(imported, rejected, dict(state.plans), state.without_password,
+                        rejects_path, problems, time.monotonic() - started)
 
 
 def default_rejects_path(path: Path) -> Path:

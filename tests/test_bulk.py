@@ -249,3 +249,23 @@ def _wait_for_blocked_insert(registry, proc, timeout: float = 30) -> None:
             pytest.fail(f"import ended early: {proc.stderr.read().decode()}")
         time.sleep(0.05)
     pytest.fail("the import never reached its audit entry")
+
+
+def test_chunks_checked_in_workers_give_the_same_report(cli, registry, tmp_path,
+                                                         monkeypatch):
+    from exteri_mail import bulk
+
+    monkeypatch.setattr(bulk, "CHUNK_ROWS", 25)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_ROWS", 50)
+    rows = people(120)
+    rows.append(dict(rows[3]))
+    source = write_csv(tmp_path / "people.csv", rows)
+
+    refused = cli("account", "import", str(source))
+    assert refused.stderr.splitlines()[0] == (
+        f"line 122: address: {rows[3]['address']} is also on line 5")
+    assert counts(registry)[:2] == (0, 0)
+
+    result = cli("account", "import", "--skip-invalid", str(source))
+    assert result.exit_code == 0, result.stderr
+    assert counts(registry)[0] == 120
