@@ -1,6 +1,7 @@
 """The benchmark's own exteri-mail instance on loopback, and its registry."""
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -13,6 +14,22 @@ import people
 from exteri_mail import settings as settings_mod
 
 EXE = Path(sys.executable).parent / "exteri-mail"
+# What a command prints when PostgreSQL went away under it (another test
+# suite on the machine may restart it): the step is then repeated.
+_GONE = ("terminating connection", "cannot reach the registry",
+         "server closed the connection", "Connection refused")
+
+
+class RegistryGone(RuntimeError):
+    """PostgreSQL stopped or restarted during a step."""
+
+
+def wait_for_postgres(timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"]).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"PostgreSQL did not come back within {timeout:.0f} s")
+        time.sleep(1)
 
 
 @dataclass
@@ -53,11 +70,14 @@ class Instance:
         started = time.perf_counter()
         result = self.cli("account", "import", str(path), check=False)
         elapsed = time.perf_counter() - started
+        if result.returncode != 0 and any(m in result.stderr for m in _GONE):
+            raise RegistryGone(f"import of {path}: {result.stderr.strip()[-300:]}")
         if result.returncode != 0:
             raise RuntimeError(f"import of {path} failed: {result.stderr[-2000:]}")
+        # New rows get their hint bits and statistics now, not during the
+        # first timed lookups.
         with self.connect(autocommit=True) as conn:
-            conn.execute("ANALYZE accounts")
-            conn.execute("ANALYZE addresses")
+            conn.execute("VACUUM (ANALYZE) accounts, addresses")
         return elapsed
 
 
@@ -81,3 +101,11 @@ def up(state_dir: Path, db_name: str, relay_port: int,
 
 def down(instance: Instance) -> None:
     instance.cli("server", "down", check=False)
+
+
+def remove(instance: Instance, db_name: str) -> None:
+    """Drop a throwaway run's database and folder (the daemons are down)."""
+    from exteri_mail import postgres
+
+    postgres.drop_database(db_name)
+    shutil.rmtree(instance.state_dir, ignore_errors=True)

@@ -44,6 +44,10 @@ def recipients(instance, plan: str, count: int) -> list[str]:
     return [f"{local}@{instance.settings.primary_domain}" for (local,) in rows]
 
 
+class Deferred(Exception):
+    """The server answered 4xx (e.g. its registry was briefly unreachable)."""
+
+
 def _send_all(connect, addresses: list[str], total: int, workers: int) -> None:
     """TOTAL messages round-robin over ADDRESSES, from WORKERS sessions."""
     errors: list[Exception] = []
@@ -62,6 +66,8 @@ def _send_all(connect, addresses: list[str], total: int, workers: int) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+    if errors and "(4" in repr(errors[0]):
+        raise Deferred(f"sending deferred: {errors[0]!r}")
     if errors:
         raise RuntimeError(f"sending failed: {errors[0]!r}")
 
@@ -89,6 +95,11 @@ def lmtp_rate(instance, addresses: list[str], total: int, workers: int = 2) -> f
 def _postconf(instance, *args: str) -> str:
     return subprocess.run(["postconf", "-c", str(instance.postfix_dir), *args],
                           capture_output=True, text=True, check=True).stdout.strip()
+
+
+def reload(instance) -> None:
+    """Postfix forgets cached lookup failures after a reload."""
+    _reload(instance)
 
 
 def _reload(instance) -> None:

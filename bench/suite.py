@@ -14,10 +14,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import click
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -100,10 +101,33 @@ def _fmt(value: float | None) -> str:
 
 # --- stages ----------------------------------------------------------------
 
+RETRYABLE = (psycopg.OperationalError, instance_mod.RegistryGone, TimeoutError,
+             mail.Deferred)
+
+
+def retrying(results: "Results", what: str, step, *args, inst=None):
+    """STEP(*ARGS), repeated when PostgreSQL went away under it."""
+    for attempt in range(3):
+        try:
+            return step(*args)
+        except RETRYABLE as exc:
+            if attempt == 2:
+                raise
+            results.note(f"{what}: repeated after {type(exc).__name__}: "
+                         f"{str(exc).strip().splitlines()[0][:160]}")
+            instance_mod.wait_for_postgres()
+            if inst is not None and inst.running:
+                mail.reload(inst)
+            time.sleep(5)
+
+
 def bench_import(inst, sizes: Sizes, results: Results, hashes, work: Path) -> None:
-    for _ in range(sizes.repeats):
+    def once() -> float:
         inst.reset()
-        seconds = inst.load(sizes.import_count, 0, hashes, work)
+        return inst.load(sizes.import_count, 0, hashes, work)
+
+    for _ in range(sizes.repeats):
+        seconds = retrying(results, "import", once)
         results.add("import_seconds", seconds, "s")
         results.add("import_accounts_per_s", sizes.import_count / seconds, "accounts/s")
 
@@ -114,14 +138,16 @@ def bench_lookups(inst, sizes: Sizes, results: Results, hashes, work: Path) -> N
     plans, scans = {}, {}
     for size in sizes.lookup_sizes:
         click.echo(f"loading the registry to {size} accounts", err=True)
-        inst.load(size - loaded, loaded, hashes, work)
+        retrying(results, "loading", inst.load, size - loaded, loaded, hashes, work)
         loaded = size
         keys = {"1k": first, "1m": last}
         names = [label(size)] + [k for k, v in keys.items() if v == size and k != label(size)]
         _lookup_round(inst, sizes, results, names)
-        plans[label(size)], scans[label(size)] = lookups.plans(inst)
+        plans[label(size)], scans[label(size)] = retrying(results, "plans",
+                                                          lookups.plans, inst)
         if inst.running:
-            _tool_lookups(inst, sizes, results, label(size))
+            retrying(results, "postmap/doveadm", _tool_lookups, inst, sizes, results,
+                     label(size))
 
     p50 = {size: results.median(f"lookup_p50_ms_{label(size)}") for size in (first, last)}
     results.add("lookup_ratio_1m_1k", p50[last] / p50[first], "ratio")
@@ -133,9 +159,12 @@ def bench_lookups(inst, sizes: Sizes, results: Results, hashes, work: Path) -> N
 
 
 def _lookup_round(inst, sizes: Sizes, results: Results, names: list[str]) -> None:
-    for repeat in range(sizes.repeats):
+    def once(repeat: int) -> dict:
         keys = lookups.sample_keys(inst, sizes.lookup_keys, seed=repeat)
-        summary = lookups.summary(lookups.sql_latencies(inst, keys))
+        return lookups.summary(lookups.sql_latencies(inst, keys))
+
+    for repeat in range(sizes.repeats):
+        summary = retrying(results, "lookups", once, repeat)
         for name in names:
             results.add(f"lookup_p50_ms_{name}", summary["p50_ms"], "ms")
             results.add(f"lookup_p99_ms_{name}", summary["p99_ms"], "ms")
@@ -155,15 +184,14 @@ def _tool_lookups(inst, sizes: Sizes, results: Results, size_label: str) -> None
 
 def bench_mail(inst, sink, sizes: Sizes, results: Results, work: Path) -> None:
     forwards = mail.recipients(inst, "easy", 200)
+    rate = lambda: mail.forward_rate(inst, sink, forwards, sizes.forward_msgs)  # noqa: E731
     for _ in range(sizes.repeats):
-        results.add("forward_msgs_per_s",
-                    mail.forward_rate(inst, sink, forwards, sizes.forward_msgs), "msgs/s")
+        results.add("forward_msgs_per_s", retrying(results, "forwarding", rate, inst=inst), "msgs/s")
     click.echo("building hash: tables from the registry", err=True)
     changed = mail.build_hash_tables(inst, work)
     with mail.hash_tables(inst, changed):
         for _ in range(sizes.repeats):
-            results.add("forward_hash_msgs_per_s",
-                        mail.forward_rate(inst, sink, forwards, sizes.forward_msgs),
+            results.add("forward_hash_msgs_per_s", retrying(results, "forwarding", rate, inst=inst),
                         "msgs/s")
     results.add("forward_ratio_to_hash", results.median("forward_msgs_per_s")
                 / results.median("forward_hash_msgs_per_s"), "ratio")
@@ -229,18 +257,25 @@ def machine() -> dict:
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Instance folder (default /var/lib/exteri-mail-bench/MODE).")
 @click.option("--keep", is_flag=True, help="Leave the instance running afterwards.")
-def main(quick, json_path, state_dir, keep):
+@click.option("--throwaway", is_flag=True,
+              help="Own database, folder and ports for this run, removed at the end "
+                   "(several runs may share the machine, as in CI).")
+def main(quick, json_path, state_dir, keep, throwaway):
     """Measure import, lookups, mail throughput and CLI cost; print a table."""
     sizes = QUICK if quick else FULL
-    state_dir = state_dir or Path(f"/var/lib/exteri-mail-bench/{sizes.mode}")
+    db_name = f"exteri_bench_{sizes.mode}"
+    if throwaway:
+        db_name = f"exteri_bench_{os.getpid()}"
+        sizes = replace(sizes, port_offset=_free_offset())
+    state_dir = state_dir or Path("/var/lib/exteri-mail-bench",
+                                  db_name if throwaway else sizes.mode)
     results = Results()
     results.extra.update(mode=sizes.mode, sizes=asdict(sizes), machine=machine(),
                          lookup_1k_is=sizes.lookup_sizes[0],
                          lookup_1m_is=sizes.lookup_sizes[-1])
     started = time.monotonic()
     sink = mail_sink()
-    inst, message = instance_mod.up(state_dir, f"exteri_bench_{sizes.mode}", sink.port,
-                                    sizes.port_offset)
+    inst, message = instance_mod.up(state_dir, db_name, sink.port, sizes.port_offset)
     if not inst.running:
         results.note(f"mail stack not running ({message}); mail figures are missing")
     try:
@@ -249,10 +284,36 @@ def main(quick, json_path, state_dir, keep):
     finally:
         if not keep:
             instance_mod.down(inst)
+        if throwaway:
+            instance_mod.remove(inst, db_name)
         sink.stop()
     results.extra["elapsed_s"] = round(time.monotonic() - started, 1)
     results.extra["machine"]["load_average_after"] = os.getloadavg()
     report(results, json_path)
+
+
+def _free_offset() -> int:
+    """A port offset whose every port is free now (other instances may run)."""
+    from exteri_mail.dns.config import STANDARD_PORTS
+    from exteri_mail.settings import Ports
+
+    bases = [*Ports().model_dump().values(), *STANDARD_PORTS.values()]
+    for step in range(20):
+        offset = 35_000 + 1_000 * ((os.getpid() + step) % 20)
+        if all(_port_free(base + offset) for base in bases):
+            return offset
+    raise RuntimeError("no free range of ports for a throwaway instance")
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def mail_sink():

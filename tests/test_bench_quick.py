@@ -19,7 +19,7 @@ FIGURES = (
 def test_quick_benchmark_produces_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [str(ROOT / "bench" / "run"), "--quick", "--json", str(out)],
+        [str(ROOT / "bench" / "run"), "--quick", "--throwaway", "--json", str(out)],
         capture_output=True, text=True, timeout=600)
 
     assert result.returncode == 0, result.stderr[-3000:]
