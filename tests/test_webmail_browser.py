@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -109,17 +110,22 @@ def log_in(driver, user: str, password: str) -> None:
     driver.find_element(By.ID, "rcmloginsubmit").click()
 
 
-def wait_until(driver, condition, timeout: float = 20):
+def wait_until(driver, condition, timeout: float = 45):
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
 
 
 def wait_for_inbox(driver, login: str) -> None:
-    wait_until(
-        driver,
-        lambda d: (
-            "_task=mail" in d.current_url and d.find_elements(By.ID, "messagelist")
-        ),
-    )
+    try:
+        wait_until(
+            driver,
+            lambda d: (
+                "_task=mail" in d.current_url and d.find_elements(By.ID, "messagelist")
+            ),
+        )
+    except TimeoutException:
+        screenshot(driver, "timeout")
+        shown = driver.find_element(By.TAG_NAME, "body").text[:300]
+        raise AssertionError(f"no inbox at {driver.current_url}: {shown}") from None
     assert driver.find_element(By.CLASS_NAME, "username").text == login
 
 
@@ -168,7 +174,7 @@ def test_plus_user_reads_a_new_message_and_replies_outside(stack, browser):
 
     log_in(browser, "Beatrice.Fontana@esteri.org", password)
     wait_for_inbox(browser, address)
-    row = wait_until(browser, lambda d: _row_with_subject(d, subject), timeout=30)
+    row = wait_until(browser, lambda d: _row_with_subject(d, subject))
     assert "%" in browser.find_element(By.ID, "quotadisplay").text
     screenshot(browser, "inbox")
 
@@ -179,7 +185,7 @@ def test_plus_user_reads_a_new_message_and_replies_outside(stack, browser):
     assert "Ci vediamo alle otto?" in body
     _reply(browser, "Sì, a venerdì!")
 
-    got = stack.sink.wait_for("amico@ext.test", f"Re: {subject}")
+    got = stack.sink.wait_for("amico@ext.test", f"Re: {subject}", timeout=45)
     assert got.mail_from == address
     assert got.message["From"].addresses[0].addr_spec == address
     assert "Sì, a venerdì!" in got.message.get_body(("plain",)).get_content()
