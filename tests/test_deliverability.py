@@ -8,6 +8,7 @@ authheaders resolve through it, as the receiving providers would.
 import base64
 import re
 import smtplib
+import subprocess
 
 import dkim
 import dns.resolver
@@ -154,6 +155,36 @@ def test_tampered_srs_address_is_refused_at_rcpt(stack, irene, tamper):
         code, _ = client.rcpt(forged)
 
     assert code == 550
+
+
+def test_failed_forward_bounces_to_the_sender_without_the_forward_address(
+    stack, dns_server, monkeypatch
+):
+    address = stack.create("Rita", "Bassi", forward="rita.privata@ext.test")["address"]
+
+    async def refuse_rita(server, session, envelope, rcpt, options):
+        if rcpt.startswith("rita.privata@"):
+            return "550 5.1.1 <rita.privata@ext.test>: no such user at mx.ext.test"
+        envelope.rcpt_tos.append(rcpt)
+        return "250 OK"
+
+    monkeypatch.setattr(stack.sink, "handle_RCPT", refuse_rita, raising=False)
+    # A cached connection to the sink would predate the hook.
+    forwarder = stack.state_dir / "postfix-forwarder"
+    subprocess.run(["postfix", "-c", str(forwarder), "reload"], check=True)
+
+    send_from_strict(stack, address, subject="forward fallito")
+    bounce = stack.sink.wait_for(
+        "news@strict.test", "Undelivered Mail Returned to Sender"
+    )
+    data = wire(bounce)
+
+    assert bounce.mail_from == "<>"
+    assert b"rita.privata" not in data
+    assert b"mx.ext.test" not in data
+    assert b"Original-Recipient: rfc822;rita.bassi@esteri.org" in data
+    assert b"Subject: forward fallito" in data  # the returned message is attached
+    assert dkim.verify(data)  # signed by us, like any mail the server sends
 
 
 def test_outside_dkim_signature_still_verifies_after_forwarding(

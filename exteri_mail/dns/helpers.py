@@ -1,13 +1,15 @@
-"""The two loopback helpers beside Postfix: postsrsd (SRS) and OpenDKIM.
+"""The loopback helpers beside Postfix: postsrsd, OpenDKIM, the forwarder.
 
 How forwarded mail gets its SRS sender (the main.cf/master.cf blocks that
 print `postfix_data()`): Postfix picks the transport of a recipient outside
 our domains by envelope sender. An outside sender there means the message
 is being forwarded (our users must send as their own address), so it goes
-to the `srsforward` transport, which hands it to a second smtpd on
-loopback whose cleanup rewrites only the envelope sender through postsrsd.
-Then the sender is ours and the message leaves like any other. Deliveries
-into Plus mailboxes and mail from our users never take that path.
+to the `srsforward` transport, which hands it to the forwarder: a second,
+small Postfix on loopback whose cleanup rewrites only the envelope sender
+through postsrsd and which sends it out. Its bounces (a forward that
+failed) are the only mail its body checks touch: they withhold the
+private forward address. Deliveries into Plus mailboxes and mail from our
+users never take that path.
 """
 
 import logging
@@ -49,6 +51,56 @@ def postfix_data(s: Settings) -> dict:
         "srs_forward_port": config.port(s, "srs_forward_port"),
         "srs_reverse_port": config.port(s, "srs_reverse_port"),
         "dkim_port": config.port(s, "dkim_port"),
+    }
+
+
+FORWARDER_FILES = {
+    "main.cf": 0o644,
+    "master.cf": 0o644,
+    "withhold-forward.regexp": 0o644,
+    "withhold-received.regexp": 0o644,
+}
+
+
+def forwarder_paths(s: Settings) -> dict[str, Path]:
+    """Config, queue and data folders of the forwarder Postfix."""
+    if s.instance:
+        base = s.state_dir
+        return {
+            "config_dir": base / "postfix-forwarder",
+            "queue_dir": base / "spool" / "postfix-forwarder",
+            "data_dir": base / "lib" / "postfix-forwarder",
+        }
+    return {
+        "config_dir": Path("/etc/postfix-forwarder"),
+        "queue_dir": Path("/var/spool/postfix-forwarder"),
+        "data_dir": Path("/var/lib/postfix-forwarder"),
+    }
+
+
+def render_forwarder(s: Settings) -> dict[str, str]:
+    """File name -> content of the forwarder's configuration."""
+    from ..server.context import _relayhost
+
+    log_dir = s.path("log_dir")
+    data = {
+        "header": HEADER,
+        **forwarder_paths(s),
+        "log_dir": log_dir,
+        "log_file": log_dir / "postfix-forwarder.log",
+        "hostname": s.hostname,
+        "primary_domain": s.primary_domain,
+        "relay": s.relay and _relayhost(s.relay),
+        "port": config.port(s, "reinject_port"),
+        "srs_forward_port": config.port(s, "srs_forward_port"),
+        "srs_reverse_port": config.port(s, "srs_reverse_port"),
+        "dkim_port": config.port(s, "dkim_port"),
+        "message_size_limit": 50 * 1024 * 1024,
+    }
+    env = _environment()
+    return {
+        name: env.get_template(f"postfix-forwarder/{name}.j2").render(**data)
+        for name in FORWARDER_FILES
     }
 
 
@@ -265,11 +317,47 @@ def up(s: Settings) -> None:
     if changed and opendkim.running():
         opendkim.reload()
     opendkim.start(["opendkim", "-x", str(conf_dir / "opendkim.conf")])
+    forwarder_up(s)
+
+
+def forwarder_up(s: Settings) -> bool:
+    """Write the forwarder's files, check them, start or reload it."""
+    from ..server.daemons import Postfix
+    from ..server.render import write_atomic
+
+    paths = forwarder_paths(s)
+    changed = False
+    for name, content in render_forwarder(s).items():
+        target = paths["config_dir"] / name
+        if not (target.is_file() and target.read_text() == content):
+            write_atomic(target, content, FORWARDER_FILES[name], None)
+            changed = True
+    _prepare_postfix_dirs(paths)
+
+    postfix = Postfix(paths["config_dir"])
+    if changed or not postfix.running():
+        postfix.prepare()
+        postfix.start_or_reload()
+    return changed
 
 
 def down(s: Settings) -> None:
+    from ..server.daemons import Postfix
+
+    Postfix(forwarder_paths(s)["config_dir"]).stop()
     for daemon in daemons(s):
         daemon.stop()
+
+
+def _prepare_postfix_dirs(paths: dict[str, Path]) -> None:
+    """Postfix wants its data folder owned by its own user."""
+    import pwd
+
+    paths["queue_dir"].mkdir(parents=True, exist_ok=True)
+    data = paths["data_dir"]
+    data.mkdir(parents=True, exist_ok=True)
+    user = pwd.getpwnam("postfix")
+    os.chown(data, user.pw_uid, user.pw_gid)
 
 
 def _user_exists(name: str) -> bool:
