@@ -22,6 +22,7 @@ from pathlib import Path
 
 import jinja2
 import psycopg
+from cryptography import x509
 from psycopg.conninfo import conninfo_to_dict
 
 from .errors import InvalidInput, ServerError
@@ -168,27 +169,39 @@ def _registry(mail_dsn: str) -> dict:
 
 
 def _tls_options(settings: Settings) -> dict:
-    """How PHP checks Dovecot's and Postfix's certificate on loopback.
+    """How PHP checks Dovecot's and Postfix's certificate.
 
-    An instance's self-signed certificate is its own trust anchor (pinned);
-    a deployed server's certificate is checked against the system CAs under
-    the public host name.
+    The name checked is the mail host name, which every certificate made
+    for us carries. A self-signed certificate (an instance's, or a server's
+    before it has a real one) is its own trust anchor: pinned, not ignored.
     """
+    ssl = {
+        "verify_peer": True,
+        "verify_peer_name": True,
+        "peer_name": settings.hostname,
+    }
     cert = settings.path("tls_cert")
-    if settings.instance:
-        ssl = {
-            "verify_peer": True,
-            "verify_peer_name": True,
-            "cafile": cert,
-            "peer_name": settings.listen[0],
-        }
-    else:
-        ssl = {
-            "verify_peer": True,
-            "verify_peer_name": True,
-            "peer_name": settings.hostname,
-        }
+    if _self_signed(cert, default=settings.instance):
+        ssl["cafile"] = cert
     return {"ssl": ssl}
+
+
+def _self_signed(cert: Path, default: bool) -> bool:
+    """Whether CERT signed itself; DEFAULT while it does not exist yet."""
+    try:
+        parsed = x509.load_pem_x509_certificate(cert.read_bytes())
+    except FileNotFoundError:
+        return default
+    return parsed.issuer == parsed.subject
+
+
+def _mail_host(settings: Settings) -> str:
+    """Where Roundcube reaches Dovecot and Postfix: loopback when they
+    listen everywhere, else their first address."""
+    address = settings.listen[0]
+    if address in ("0.0.0.0", "::", "*"):
+        address = "127.0.0.1"
+    return _host(address)
 
 
 def _des_key(layout: Layout) -> str:
@@ -201,7 +214,7 @@ def _des_key(layout: Layout) -> str:
 
 def context(settings: Settings, layout: Layout) -> dict:
     registry = _registry(settings.mail_dsn)  # checked before anything is written
-    host = _host(settings.listen[0])
+    host = _mail_host(settings)
     return {
         "header": HEADER,
         "hostname": settings.hostname,

@@ -7,6 +7,7 @@ import pytest
 
 from exteri_mail import webmail
 from exteri_mail.errors import InvalidInput
+from exteri_mail.server.tls import ensure_self_signed
 from exteri_mail.settings import Settings
 
 # libpq quoting: the password is it's\secret, a trap for PHP string literals.
@@ -49,7 +50,7 @@ def test_roundcube_config_as_php_reads_it(settings, tmp_path):
     assert config["enable_installer"] is False
 
 
-def test_loopback_tls_is_verified_against_the_instance_certificate(settings, tmp_path):
+def test_instance_certificate_is_pinned_and_its_name_checked(settings, tmp_path):
     webmail.render(settings)
 
     config = php_config(tmp_path / "webmail/roundcube/config/config.inc.php")
@@ -58,9 +59,30 @@ def test_loopback_tls_is_verified_against_the_instance_certificate(settings, tmp
         assert config[key]["ssl"] == {
             "verify_peer": True,
             "verify_peer_name": True,
+            "peer_name": "mail.esteri.org",
             "cafile": str(tmp_path / "tls/cert.pem"),
-            "peer_name": "127.0.0.1",
         }
+
+
+def test_server_without_a_self_signed_certificate_uses_the_system_cas(tmp_path):
+    settings = Settings(state_dir=tmp_path, mail_dsn=MAIL_DSN, instance=False)
+
+    webmail.render(settings)
+
+    config = php_config(tmp_path / "webmail/roundcube/config/config.inc.php")
+    assert "cafile" not in config["imap_conn_options"]["ssl"]
+
+
+def test_server_with_a_self_signed_certificate_pins_it(tmp_path):
+    settings = Settings(state_dir=tmp_path, mail_dsn=MAIL_DSN, instance=False)
+    ensure_self_signed(tmp_path / "tls/cert.pem", tmp_path / "tls/key.pem", "mail.x")
+
+    webmail.render(settings)
+
+    config = php_config(tmp_path / "webmail/roundcube/config/config.inc.php")
+    assert config["smtp_conn_options"]["ssl"]["cafile"] == str(
+        tmp_path / "tls/cert.pem"
+    )
 
 
 def test_login_plugin_reads_the_registry_as_the_mail_role(settings, tmp_path):
