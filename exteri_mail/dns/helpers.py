@@ -54,12 +54,12 @@ def postfix_data(s: Settings) -> dict:
     }
 
 
-FORWARDER_FILES = {
-    "main.cf": 0o644,
-    "master.cf": 0o644,
-    "withhold-forward.regexp": 0o644,
-    "withhold-received.regexp": 0o644,
-}
+FORWARDER_FILES = (
+    "main.cf",
+    "master.cf",
+    "withhold-forward.regexp",
+    "withhold-received.regexp",
+)
 
 
 def forwarder_paths(s: Settings) -> dict[str, Path]:
@@ -291,54 +291,63 @@ def daemons(s: Settings) -> tuple[Postsrsd, OpenDkim]:
     return Postsrsd(run / "postsrsd.pid"), OpenDkim(run / "opendkim.pid")
 
 
-def up(s: Settings) -> None:
-    """Prepare and start both helpers (before Postfix, which asks them)."""
-    from ..server.render import write_atomic
+def up(s: Settings) -> bool:
+    """Prepare and start the helpers (before Postfix, which asks them).
 
+    Returns whether anything changed: a file written, a key made, a helper
+    started or reloaded.
+    """
     directory = config.dkim_dir(s)
+    had_key = keys.active(directory) is not None
     key = keys.ensure(
         directory,
         s.deliverability.dkim_selector,
         None if s.instance else keys.default_owner(),
     )
     check_safe_dir(directory)
+    had_secret = config.srs_secret(s).is_file()
     ensure_srs_secret(config.srs_secret(s))
 
-    conf_dir = opendkim_dir(s)
-    changed = False
-    for name, content in render_opendkim(s, key).items():
-        target = conf_dir / name
-        if not (target.is_file() and target.read_text() == content):
-            write_atomic(target, content, 0o644, None)
-            changed = True
-
     postsrsd, opendkim = daemons(s)
+    was_running = postsrsd.running(), opendkim.running()
+    written = _write_files(opendkim_dir(s), render_opendkim(s, key), 0o644)
     postsrsd.start(postsrsd.argv(s))
-    if changed and opendkim.running():
+    if written and opendkim.running():
         opendkim.reload()
-    opendkim.start(["opendkim", "-x", str(conf_dir / "opendkim.conf")])
-    forwarder_up(s)
+    opendkim.start(["opendkim", "-x", str(opendkim_dir(s) / "opendkim.conf")])
+
+    forwarded = forwarder_up(s)
+    started = was_running != (True, True)
+    return bool(written) or forwarded or started or not (had_key and had_secret)
+
+
+def _write_files(directory: Path, files: dict[str, str], mode: int) -> list[Path]:
+    """Write each file whose content differs; return those written."""
+    from ..server.render import write_atomic
+
+    written = []
+    for name, content in files.items():
+        target = directory / name
+        if not (target.is_file() and target.read_text() == content):
+            write_atomic(target, content, mode, None)
+            written.append(target)
+    return written
 
 
 def forwarder_up(s: Settings) -> bool:
     """Write the forwarder's files, check them, start or reload it."""
     from ..server.daemons import Postfix
-    from ..server.render import write_atomic
 
     paths = forwarder_paths(s)
-    changed = False
-    for name, content in render_forwarder(s).items():
-        target = paths["config_dir"] / name
-        if not (target.is_file() and target.read_text() == content):
-            write_atomic(target, content, FORWARDER_FILES[name], None)
-            changed = True
+    written = _write_files(paths["config_dir"], render_forwarder(s), 0o644)
     _prepare_postfix_dirs(paths)
 
     postfix = Postfix(paths["config_dir"])
-    if changed or not postfix.running():
-        postfix.prepare()
-        postfix.start_or_reload()
-    return changed
+    if not written and postfix.running():
+        return False
+    postfix.prepare()
+    postfix.start_or_reload()
+    return True
 
 
 def down(s: Settings) -> None:
