@@ -8,16 +8,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import people
 import psycopg
 
-import people
 from exteri_mail import settings as settings_mod
 
 EXE = Path(sys.executable).parent / "exteri-mail"
 # What a command prints when PostgreSQL went away under it (another test
 # suite on the machine may restart it): the step is then repeated.
-_GONE = ("terminating connection", "cannot reach the registry",
-         "server closed the connection", "Connection refused")
+_GONE = (
+    "terminating connection",
+    "cannot reach the registry",
+    "server closed the connection",
+    "Connection refused",
+)
 
 
 class RegistryGone(RuntimeError):
@@ -39,10 +43,16 @@ class Instance:
     settings: settings_mod.Settings
     running: bool
 
-    def cli(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run([str(EXE), "--config", str(self.config),
-                               "--operator", "bench", *args],
-                              capture_output=True, text=True, check=check, **kwargs)
+    def cli(
+        self, *args: str, check: bool = True, **kwargs
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(EXE), "--config", str(self.config), "--operator", "bench", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            **kwargs,
+        )
 
     def connect(self, mail_role: bool = False, **kwargs) -> psycopg.Connection:
         dsn = self.settings.mail_dsn if mail_role else self.settings.dsn
@@ -65,8 +75,9 @@ class Instance:
         """Import COUNT generated people after the first SKIP; wall seconds."""
         path = work / f"people-{skip}-{count}.csv"
         if not path.exists():
-            people.write_csv(path, people.generate(count, skip=skip,
-                                                   password_hashes=hashes))
+            people.write_csv(
+                path, people.generate(count, skip=skip, password_hashes=hashes)
+            )
         started = time.perf_counter()
         result = self.cli("account", "import", str(path), check=False)
         elapsed = time.perf_counter() - started
@@ -81,16 +92,23 @@ class Instance:
         return elapsed
 
 
-def up(state_dir: Path, db_name: str, relay_port: int,
-       port_offset: int) -> tuple[Instance, str]:
+def up(
+    state_dir: Path, db_name: str, relay_port: int, port_offset: int
+) -> tuple[Instance, str]:
     """`server up`; without daemons the registry alone is still measured."""
     state_dir.mkdir(parents=True, exist_ok=True)
     config = state_dir / "exteri-mail.toml"
-    result = subprocess.run(
-        [str(EXE), "server", "up", "--state-dir", str(state_dir), "--db-name", db_name,
-         "--relay", f"127.0.0.1:{relay_port}", "--port-offset", str(port_offset),
-         "--json"], capture_output=True, text=True)
-    running = result.returncode == 0
+    args = [str(EXE), "server", "up", "--state-dir", str(state_dir)]
+    args += ["--db-name", db_name, "--relay", f"127.0.0.1:{relay_port}"]
+    args += ["--port-offset", str(port_offset), "--json"]
+    for _ in range(3):
+        result = subprocess.run(args, capture_output=True, text=True)
+        running = result.returncode == 0
+        if running or not any(m in result.stderr for m in _GONE):
+            break
+        # PostgreSQL restarted under `server up`: once it is back, again.
+        wait_for_postgres()
+        time.sleep(5)
     if not running and not config.exists():
         raise RuntimeError(f"server up failed and made no registry: {result.stderr}")
     if running:

@@ -13,6 +13,7 @@ import subprocess
 import time
 
 import people
+
 from exteri_mail.server import queries
 
 SEQ_SCAN_TABLES = ("accounts", "addresses")
@@ -28,7 +29,8 @@ def sample_keys(instance, count: int, seed: int) -> list[tuple[str, str]]:
     with instance.connect() as conn:
         rows = conn.execute(
             "SELECT local_part FROM addresses ORDER BY md5(local_part || %s) LIMIT %s",
-            (str(seed), count)).fetchall()
+            (str(seed), count),
+        ).fetchall()
     rng = random.Random(seed)
     primary, alias = instance.settings.primary_domain, instance.settings.alias_domain
     keys = []
@@ -68,7 +70,9 @@ def sql_latencies(instance, keys: list[tuple[str, str]]) -> dict[str, list[float
             for name, statement in _statements(local, domain).items():
                 started = time.perf_counter()
                 conn.execute(statement, prepare=False).fetchall()
-                times.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+                times.setdefault(name, []).append(
+                    (time.perf_counter() - started) * 1000
+                )
     return times
 
 
@@ -84,16 +88,21 @@ def plans(instance) -> tuple[dict[str, str], list[str]]:
     """EXPLAIN ANALYZE of each query for existing keys; tables read by Seq Scan."""
     with instance.connect() as conn:
         local = conn.execute(
-            "SELECT ad.local_part FROM addresses ad JOIN accounts ac ON ac.id = ad.account_id "
-            "WHERE ac.plan = 'plus' AND ad.is_current LIMIT 1").fetchone()[0]
+            "SELECT ad.local_part FROM addresses ad "
+            "JOIN accounts ac ON ac.id = ad.account_id "
+            "WHERE ac.plan = 'plus' AND ad.is_current LIMIT 1"
+        ).fetchone()[0]
         statements = _statements(local, instance.settings.primary_domain)
         texts, scans = {}, []
         for name, statement in statements.items():
             rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement)
             texts[name] = "\n".join(r[0] for r in rows)
-            scans += [f"{name}: {line.strip()}" for line in texts[name].splitlines()
-                      if "Seq Scan on" in line
-                      and line.split("Seq Scan on ")[1].split()[0] in SEQ_SCAN_TABLES]
+            scans += [
+                f"{name}: {line.strip()}"
+                for line in texts[name].splitlines()
+                if "Seq Scan on" in line
+                and line.split("Seq Scan on ")[1].split()[0] in SEQ_SCAN_TABLES
+            ]
     return texts, scans
 
 
@@ -104,8 +113,13 @@ def postmap_ms_per_key(instance, keys: list[tuple[str, str]]) -> float | None:
 
     def run(text: str) -> float:
         started = time.perf_counter()
-        subprocess.run(["postmap", "-c", str(instance.postfix_dir), "-q", "-", table],
-                       input=text, capture_output=True, text=True, check=True)
+        subprocess.run(
+            ["postmap", "-c", str(instance.postfix_dir), "-q", "-", table],
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return time.perf_counter() - started
 
     try:
@@ -120,16 +134,36 @@ def doveadm_ms(instance, keys: list[tuple[str, str]]) -> dict[str, float] | None
     """Median wall time of `doveadm auth test` and `doveadm user` (per process)."""
     conf = str(instance.settings.path("dovecot_dir") / "dovecot.conf")
     with instance.connect() as conn:
-        plus = [r[0] for r in conn.execute(
-            "SELECT ad.local_part FROM addresses ad JOIN accounts ac ON ac.id = ad.account_id "
-            "WHERE ac.plan = 'plus' AND ad.is_current AND ac.password_hash IS NOT NULL "
-            "AND ac.status = 'active' ORDER BY md5(ad.local_part) LIMIT %s", (len(keys),))]
+        plus = [
+            r[0]
+            for r in conn.execute(
+                "SELECT ad.local_part FROM addresses ad "
+                "JOIN accounts ac ON ac.id = ad.account_id "
+                "WHERE ac.plan = 'plus' AND ad.is_current "
+                "AND ac.password_hash IS NOT NULL "
+                "AND ac.status = 'active' ORDER BY md5(ad.local_part) LIMIT %s",
+                (len(keys),),
+            )
+        ]
     domain = instance.settings.primary_domain
     auth, user = [], []
     for local in plus:
         address = f"{local}@{domain}"
-        auth.append(_timed(["doveadm", "-c", conf, "auth", "test", "-x", "service=imap",
-                            address, people.PASSWORD]))
+        auth.append(
+            _timed(
+                [
+                    "doveadm",
+                    "-c",
+                    conf,
+                    "auth",
+                    "test",
+                    "-x",
+                    "service=imap",
+                    address,
+                    people.PASSWORD,
+                ]
+            )
+        )
         user.append(_timed(["doveadm", "-c", conf, "user", address]))
     if not auth or None in auth or None in user:
         return None

@@ -15,12 +15,18 @@ SENDER = "mittente@ext.test"
 # The maps `server up` points at the registry, and the view each one reads.
 MAPS = {
     "virtual_mailbox_domains": ("domains", "SELECT domain, domain FROM mail_domains"),
-    "virtual_alias_maps": ("aliases", "SELECT local_part || '@' || domain, destination "
-                                      "FROM mail_aliases"),
-    "virtual_mailbox_maps": ("mailboxes", "SELECT local_part || '@' || domain, mailbox "
-                                          "FROM mail_mailboxes"),
-    "smtpd_sender_login_maps": ("sender_logins", "SELECT local_part || '@' || domain, "
-                                                 "login FROM mail_sender_logins"),
+    "virtual_alias_maps": (
+        "aliases",
+        "SELECT local_part || '@' || domain, destination FROM mail_aliases",
+    ),
+    "virtual_mailbox_maps": (
+        "mailboxes",
+        "SELECT local_part || '@' || domain, mailbox FROM mail_mailboxes",
+    ),
+    "smtpd_sender_login_maps": (
+        "sender_logins",
+        "SELECT local_part || '@' || domain, login FROM mail_sender_logins",
+    ),
 }
 
 
@@ -37,10 +43,12 @@ def message(recipient: str, number: int) -> bytes:
 def recipients(instance, plan: str, count: int) -> list[str]:
     with instance.connect() as conn:
         rows = conn.execute(
-            "SELECT ad.local_part FROM addresses ad JOIN accounts ac ON ac.id = ad.account_id "
+            "SELECT ad.local_part FROM addresses ad "
+            "JOIN accounts ac ON ac.id = ad.account_id "
             "WHERE ad.is_current AND ac.status = 'active' AND ac.plan = %s "
             "AND (ac.forward IS NOT NULL) = %s ORDER BY md5(ad.local_part) LIMIT %s",
-            (plan, plan != "plus", count)).fetchall()
+            (plan, plan != "plus", count),
+        ).fetchall()
     return [f"{local}@{instance.settings.primary_domain}" for (local,) in rows]
 
 
@@ -72,8 +80,9 @@ def _send_all(connect, addresses: list[str], total: int, workers: int) -> None:
         raise RuntimeError(f"sending failed: {errors[0]!r}")
 
 
-def forward_rate(instance, sink, addresses: list[str], total: int,
-                 workers: int = 4) -> float:
+def forward_rate(
+    instance, sink, addresses: list[str], total: int, workers: int = 4
+) -> float:
     """Messages/s from the first SMTP command to the last one at the sink."""
     connect = lambda: smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=60)  # noqa: E731
     base = sink.count
@@ -85,7 +94,9 @@ def forward_rate(instance, sink, addresses: list[str], total: int,
 
 def lmtp_rate(instance, addresses: list[str], total: int, workers: int = 2) -> float:
     """Messages/s delivered into Maildirs by Dovecot's LMTP (each reply waits)."""
-    socket_path = instance.settings.path("postfix_queue_dir") / "private" / "dovecot-lmtp"
+    socket_path = (
+        instance.settings.path("postfix_queue_dir") / "private" / "dovecot-lmtp"
+    )
     connect = lambda: smtplib.LMTP(str(socket_path), timeout=60)  # noqa: E731
     started = time.monotonic()
     _send_all(connect, addresses, total, workers)
@@ -93,8 +104,12 @@ def lmtp_rate(instance, addresses: list[str], total: int, workers: int = 2) -> f
 
 
 def _postconf(instance, *args: str) -> str:
-    return subprocess.run(["postconf", "-c", str(instance.postfix_dir), *args],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["postconf", "-c", str(instance.postfix_dir), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def reload(instance) -> None:
@@ -103,8 +118,11 @@ def reload(instance) -> None:
 
 
 def _reload(instance) -> None:
-    subprocess.run(["postfix", "-c", str(instance.postfix_dir), "reload"],
-                   capture_output=True, check=True)
+    subprocess.run(
+        ["postfix", "-c", str(instance.postfix_dir), "reload"],
+        capture_output=True,
+        check=True,
+    )
     # Running smtpd processes finish their session with the old tables.
     time.sleep(2)
 
@@ -118,15 +136,20 @@ def build_hash_tables(instance, work: Path) -> dict[str, str]:
             with open(source, "w") as out:
                 for key, value in conn.execute(query):
                     out.write(f"{key} {value}\n")
-            subprocess.run(["postmap", "-c", str(instance.postfix_dir), f"hash:{source}"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["postmap", "-c", str(instance.postfix_dir), f"hash:{source}"],
+                check=True,
+                capture_output=True,
+            )
             tables[name] = f"hash:{source}"
     changed = {}
     for param, (name, _) in MAPS.items():
         value = _postconf(instance, "-h", param)
         pgsql = f"proxy:pgsql:$config_directory/pgsql/{name}.cf"
         absolute = f"proxy:pgsql:{instance.postfix_dir}/pgsql/{name}.cf"
-        changed[param] = value.replace(pgsql, tables[name]).replace(absolute, tables[name])
+        changed[param] = value.replace(pgsql, tables[name]).replace(
+            absolute, tables[name]
+        )
     return changed
 
 
@@ -146,8 +169,17 @@ def hash_tables(instance, changed: dict[str, str]):
 def create_to_deliverable(instance, index: int) -> float:
     """Seconds from `account create` returning to a message accepted for it."""
     first = f"{GIVEN[index % len(GIVEN)]} {GIVEN[(index * 7 + 3) % len(GIVEN)]}"
-    result = instance.cli("account", "create", "--first", first, "--last", "Cronometro",
-                          "--forward", f"cronometro{index}@ext.test", "--json")
+    result = instance.cli(
+        "account",
+        "create",
+        "--first",
+        first,
+        "--last",
+        "Cronometro",
+        "--forward",
+        f"cronometro{index}@ext.test",
+        "--json",
+    )
     created = time.monotonic()
     address = json.loads(result.stdout)["address"]
     with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=30) as client:

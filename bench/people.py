@@ -28,7 +28,10 @@ Sofia Stefania Stefano Teresa Tommaso Valentina Valerio Vincenzo Viola
 Vittoria Vittorio
 """.split()
 
-SURNAMES = [name.replace("_", " ") for name in dict.fromkeys("""
+SURNAMES = [
+    name.replace("_", " ")
+    for name in dict.fromkeys(
+        """
 Rossi Russo Ferrari Esposito Bianchi Romano Colombo Ricci Marino Greco Bruno
 Gallo Conti De_Luca Mancini Costa Giordano Rizzo Lombardi Moretti Barbieri
 Fontana Santoro Mariani Rinaldi Caruso Ferrara Galli Martini Leone Longo
@@ -46,10 +49,22 @@ Cavallo Carli Coletti Fadda Nicoletti Sala Fiorentino Bottari Calabrese
 D'Alessandro Sartori Pastore Mariotti Ferrante Tedesco Marchese Santini
 Bonfanti Cappelli Lupo Bellini Pozzi Monaco Ghezzi Mazzoni Cassano Ceccarelli
 Cicciarelli Dell'Acqua Di_Stefano Di_Marco Di_Pietro Di_Giacomo Fabbri
-""".split())]
+""".split()
+    )
+]
 
-PROVIDERS = ("gmail.com", "libero.it", "yahoo.it", "hotmail.it", "alice.it",
-             "tiscali.it", "virgilio.it", "outlook.it", "fastwebnet.it", "tin.it")
+PROVIDERS = (
+    "gmail.com",
+    "libero.it",
+    "yahoo.it",
+    "hotmail.it",
+    "alice.it",
+    "tiscali.it",
+    "virgilio.it",
+    "outlook.it",
+    "fastwebnet.it",
+    "tin.it",
+)
 PLAN_WEIGHTS = (("easy", 50), ("outbox", 20), ("plus", 30))
 # Every migrated user of the benchmark has this password; the import copies
 # hashes as they are, so a few distinct salts are as good as one per person.
@@ -63,8 +78,9 @@ def hashes(count: int = 4) -> list[str]:
     return ["{SHA512-CRYPT}" + scheme.hash(PASSWORD) for _ in range(count)]
 
 
-def generate(count: int, seed: int = 1, skip: int = 0,
-             password_hashes: list[str] | None = None) -> Iterator[dict]:
+def generate(
+    count: int, seed: int = 1, skip: int = 0, password_hashes: list[str] | None = None
+) -> Iterator[dict]:
     """COUNT distinct people; SKIP the first ones of the same sequence."""
     rng = random.Random(seed)
     pool = password_hashes or hashes()
@@ -91,10 +107,13 @@ def _name(rng: random.Random) -> tuple[str, str]:
     return first, rng.choice(SURNAMES)
 
 
-def _person(rng: random.Random, first: str, last: str, local: str, plan: str,
-            pool: list[str]) -> dict:
+def _person(
+    rng: random.Random, first: str, last: str, local: str, plan: str, pool: list[str]
+) -> dict:
     with_forward = plan != "plus" or rng.random() < 0.3
-    forward = f"{local}{rng.randint(1, 99)}@{rng.choice(PROVIDERS)}" if with_forward else ""
+    forward = (
+        f"{local}{rng.randint(1, 99)}@{rng.choice(PROVIDERS)}" if with_forward else ""
+    )
     return {
         "first": first,
         "last": last,

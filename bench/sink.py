@@ -39,7 +39,8 @@ class Sink:
         self._count = multiprocessing.Value("q", 0)
         ready = multiprocessing.Event()
         self._proc = multiprocessing.Process(
-            target=_serve, args=(self.port, self._count, ready), daemon=True)
+            target=_serve, args=(self.port, self._count, ready), daemon=True
+        )
         self._proc.start()
         if not ready.wait(10):
             raise RuntimeError("SMTP sink did not start")

@@ -28,9 +28,15 @@ import mail  # noqa: E402
 import people  # noqa: E402
 
 REQUIRED_KEYS = (
-    "import_accounts_per_s", "lookup_p50_ms_1k", "lookup_p50_ms_1m",
-    "lookup_ratio_1m_1k", "forward_msgs_per_s", "forward_ratio_to_hash",
-    "lmtp_msgs_per_s", "create_to_deliverable_s", "cli_show_wall_s",
+    "import_accounts_per_s",
+    "lookup_p50_ms_1k",
+    "lookup_p50_ms_1m",
+    "lookup_ratio_1m_1k",
+    "forward_msgs_per_s",
+    "forward_ratio_to_hash",
+    "lmtp_msgs_per_s",
+    "create_to_deliverable_s",
+    "cli_show_wall_s",
     "cli_show_peak_mib",
 )
 
@@ -48,8 +54,9 @@ class Sizes:
     port_offset: int
 
 
-FULL = Sizes("full", 100_000, (1_000, 100_000, 1_000_000), 3, 2_000, 2_000, 1_000,
-             15, 33_000)
+FULL = Sizes(
+    "full", 100_000, (1_000, 100_000, 1_000_000), 3, 2_000, 2_000, 1_000, 15, 33_000
+)
 QUICK = Sizes("quick", 2_000, (1_000, 5_000), 2, 200, 100, 60, 3, 34_000)
 
 
@@ -80,10 +87,15 @@ class Results:
         click.echo(f"note: {text}", err=True)
 
     def table(self) -> str:
-        lines = [f"{'figure':<34} {'unit':<10} {'median':>12} {'min':>12} {'max':>12}  n"]
+        lines = [
+            f"{'figure':<34} {'unit':<10} {'median':>12} {'min':>12} {'max':>12}  n"
+        ]
         for key, values in self.samples.items():
-            cells = ([statistics.median(values), min(values), max(values)] if values
-                     else [None] * 3)
+            cells = (
+                [statistics.median(values), min(values), max(values)]
+                if values
+                else [None] * 3
+            )
             shown = " ".join(f"{_fmt(v):>12}" for v in cells)
             lines.append(f"{key:<34} {self.units[key]:<10} {shown}  {len(values)}")
         return "\n".join(lines)
@@ -101,8 +113,12 @@ def _fmt(value: float | None) -> str:
 
 # --- stages ----------------------------------------------------------------
 
-RETRYABLE = (psycopg.OperationalError, instance_mod.RegistryGone, TimeoutError,
-             mail.Deferred)
+RETRYABLE = (
+    psycopg.OperationalError,
+    instance_mod.RegistryGone,
+    TimeoutError,
+    mail.Deferred,
+)
 
 
 def retrying(results: "Results", what: str, step, *args, inst=None):
@@ -113,8 +129,10 @@ def retrying(results: "Results", what: str, step, *args, inst=None):
         except RETRYABLE as exc:
             if attempt == 2:
                 raise
-            results.note(f"{what}: repeated after {type(exc).__name__}: "
-                         f"{str(exc).strip().splitlines()[0][:160]}")
+            results.note(
+                f"{what}: repeated after {type(exc).__name__}: "
+                f"{str(exc).strip().splitlines()[0][:160]}"
+            )
             instance_mod.wait_for_postgres()
             if inst is not None and inst.running:
                 mail.reload(inst)
@@ -141,15 +159,27 @@ def bench_lookups(inst, sizes: Sizes, results: Results, hashes, work: Path) -> N
         retrying(results, "loading", inst.load, size - loaded, loaded, hashes, work)
         loaded = size
         keys = {"1k": first, "1m": last}
-        names = [label(size)] + [k for k, v in keys.items() if v == size and k != label(size)]
+        names = [label(size)] + [
+            k for k, v in keys.items() if v == size and k != label(size)
+        ]
         _lookup_round(inst, sizes, results, names)
-        plans[label(size)], scans[label(size)] = retrying(results, "plans",
-                                                          lookups.plans, inst)
+        plans[label(size)], scans[label(size)] = retrying(
+            results, "plans", lookups.plans, inst
+        )
         if inst.running:
-            retrying(results, "postmap/doveadm", _tool_lookups, inst, sizes, results,
-                     label(size))
+            retrying(
+                results,
+                "postmap/doveadm",
+                _tool_lookups,
+                inst,
+                sizes,
+                results,
+                label(size),
+            )
 
-    p50 = {size: results.median(f"lookup_p50_ms_{label(size)}") for size in (first, last)}
+    p50 = {
+        size: results.median(f"lookup_p50_ms_{label(size)}") for size in (first, last)
+    }
     results.add("lookup_ratio_1m_1k", p50[last] / p50[first], "ratio")
     results.extra["plans"] = plans
     results.extra["seq_scans"] = scans
@@ -175,10 +205,13 @@ def _lookup_round(inst, sizes: Sizes, results: Results, names: list[str]) -> Non
 
 def _tool_lookups(inst, sizes: Sizes, results: Results, size_label: str) -> None:
     keys = lookups.sample_keys(inst, sizes.lookup_keys, seed=99)
-    results.add(f"postmap_ms_per_key_{size_label}",
-                lookups.postmap_ms_per_key(inst, keys), "ms")
-    tools = lookups.doveadm_ms(inst, keys[:sizes.tool_calls])
-    results.add(f"doveadm_auth_test_ms_{size_label}", tools and tools["auth_test_ms"], "ms")
+    results.add(
+        f"postmap_ms_per_key_{size_label}", lookups.postmap_ms_per_key(inst, keys), "ms"
+    )
+    tools = lookups.doveadm_ms(inst, keys[: sizes.tool_calls])
+    results.add(
+        f"doveadm_auth_test_ms_{size_label}", tools and tools["auth_test_ms"], "ms"
+    )
     results.add(f"doveadm_user_ms_{size_label}", tools and tools["user_ms"], "ms")
 
 
@@ -186,32 +219,58 @@ def bench_mail(inst, sink, sizes: Sizes, results: Results, work: Path) -> None:
     forwards = mail.recipients(inst, "easy", 200)
     rate = lambda: mail.forward_rate(inst, sink, forwards, sizes.forward_msgs)  # noqa: E731
     for _ in range(sizes.repeats):
-        results.add("forward_msgs_per_s", retrying(results, "forwarding", rate, inst=inst), "msgs/s")
+        results.add(
+            "forward_msgs_per_s",
+            retrying(results, "forwarding", rate, inst=inst),
+            "msgs/s",
+        )
     click.echo("building hash: tables from the registry", err=True)
     changed = mail.build_hash_tables(inst, work)
     with mail.hash_tables(inst, changed):
         for _ in range(sizes.repeats):
-            results.add("forward_hash_msgs_per_s", retrying(results, "forwarding", rate, inst=inst),
-                        "msgs/s")
-    results.add("forward_ratio_to_hash", results.median("forward_msgs_per_s")
-                / results.median("forward_hash_msgs_per_s"), "ratio")
+            results.add(
+                "forward_hash_msgs_per_s",
+                retrying(results, "forwarding", rate, inst=inst),
+                "msgs/s",
+            )
+    results.add(
+        "forward_ratio_to_hash",
+        results.median("forward_msgs_per_s")
+        / results.median("forward_hash_msgs_per_s"),
+        "ratio",
+    )
 
     mailboxes = mail.recipients(inst, "plus", 50)
     for _ in range(sizes.repeats):
-        results.add("lmtp_msgs_per_s", mail.lmtp_rate(inst, mailboxes, sizes.lmtp_msgs),
-                    "msgs/s")
+        results.add(
+            "lmtp_msgs_per_s",
+            mail.lmtp_rate(inst, mailboxes, sizes.lmtp_msgs),
+            "msgs/s",
+        )
     for index in range(max(3, sizes.repeats)):
-        results.add("create_to_deliverable_s", mail.create_to_deliverable(inst, index), "s")
+        results.add(
+            "create_to_deliverable_s", mail.create_to_deliverable(inst, index), "s"
+        )
 
 
 def bench_cli(inst, sizes: Sizes, results: Results) -> None:
     with inst.connect() as conn:
-        local = conn.execute("SELECT local_part FROM addresses WHERE is_current "
-                             "ORDER BY local_part LIMIT 1").fetchone()[0]
+        local = conn.execute(
+            "SELECT local_part FROM addresses WHERE is_current "
+            "ORDER BY local_part LIMIT 1"
+        ).fetchone()[0]
     address = f"{local}@{inst.settings.primary_domain}"
     for _ in range(max(5, sizes.tool_calls)):
-        wall, peak = _child_cost([str(instance_mod.EXE), "--config", str(inst.config),
-                                  "account", "show", address])
+        wall, peak = _child_cost(
+            [
+                str(instance_mod.EXE),
+                "--config",
+                str(inst.config),
+                "account",
+                "show",
+                address,
+            ]
+        )
         results.add("cli_show_wall_s", wall, "s")
         results.add("cli_show_peak_mib", peak, "MiB")
 
@@ -250,16 +309,29 @@ def machine() -> dict:
 
 # --- entry point -----------------------------------------------------------
 
+
 @click.command()
-@click.option("--quick", is_flag=True, help="Small sizes: every figure, in about a minute.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the results (medians, samples, plans) here.")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Instance folder (default /var/lib/exteri-mail-bench/MODE).")
+@click.option(
+    "--quick", is_flag=True, help="Small sizes: every figure, in about a minute."
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results (medians, samples, plans) here.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Instance folder (default /var/lib/exteri-mail-bench/MODE).",
+)
 @click.option("--keep", is_flag=True, help="Leave the instance running afterwards.")
-@click.option("--throwaway", is_flag=True,
-              help="Own database, folder and ports for this run, removed at the end "
-                   "(several runs may share the machine, as in CI).")
+@click.option(
+    "--throwaway",
+    is_flag=True,
+    help="Own database, folder and ports for this run, removed at the end "
+    "(several runs may share the machine, as in CI).",
+)
 def main(quick, json_path, state_dir, keep, throwaway):
     """Measure import, lookups, mail throughput and CLI cost; print a table."""
     sizes = QUICK if quick else FULL
@@ -267,12 +339,17 @@ def main(quick, json_path, state_dir, keep, throwaway):
     if throwaway:
         db_name = f"exteri_bench_{os.getpid()}"
         sizes = replace(sizes, port_offset=_free_offset())
-    state_dir = state_dir or Path("/var/lib/exteri-mail-bench",
-                                  db_name if throwaway else sizes.mode)
+    state_dir = state_dir or Path(
+        "/var/lib/exteri-mail-bench", db_name if throwaway else sizes.mode
+    )
     results = Results()
-    results.extra.update(mode=sizes.mode, sizes=asdict(sizes), machine=machine(),
-                         lookup_1k_is=sizes.lookup_sizes[0],
-                         lookup_1m_is=sizes.lookup_sizes[-1])
+    results.extra.update(
+        mode=sizes.mode,
+        sizes=asdict(sizes),
+        machine=machine(),
+        lookup_1k_is=sizes.lookup_sizes[0],
+        lookup_1m_is=sizes.lookup_sizes[-1],
+    )
     started = time.monotonic()
     sink = mail_sink()
     inst, message = instance_mod.up(state_dir, db_name, sink.port, sizes.port_offset)
@@ -331,8 +408,12 @@ def run_stages(inst, sink, sizes: Sizes, results: Results, work: Path) -> None:
         click.echo("mail throughput", err=True)
         bench_mail(inst, sink, sizes, results, work)
     else:
-        for key, unit in (("forward_msgs_per_s", "msgs/s"), ("forward_ratio_to_hash", "ratio"),
-                          ("lmtp_msgs_per_s", "msgs/s"), ("create_to_deliverable_s", "s")):
+        for key, unit in (
+            ("forward_msgs_per_s", "msgs/s"),
+            ("forward_ratio_to_hash", "ratio"),
+            ("lmtp_msgs_per_s", "msgs/s"),
+            ("create_to_deliverable_s", "s"),
+        ):
             results.add(key, None, unit)
     bench_cli(inst, sizes, results)
     results.add("postfixadmin_ratio", None, "ratio")
@@ -341,7 +422,8 @@ def run_stages(inst, sink, sizes: Sizes, results: Results, work: Path) -> None:
 
 POSTFIXADMIN_NOTE = (
     "not measured: Debian's postfixadmin needs a web server, PHP and its own "
-    "database set up through its web installer before its CLI works")
+    "database set up through its web installer before its CLI works"
+)
 
 
 def report(results: Results, json_path: Path | None) -> None:
@@ -350,7 +432,9 @@ def report(results: Results, json_path: Path | None) -> None:
     if missing:
         click.echo(f"missing figures: {', '.join(missing)}", err=True)
     if json_path:
-        json_path.write_text(json.dumps(results.as_json(), indent=2, default=str) + "\n")
+        json_path.write_text(
+            json.dumps(results.as_json(), indent=2, default=str) + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@ nothing unless all of them pass (or --skip-invalid leaves the bad ones
 out). Checking runs in worker processes; meanwhile the main process COPYs
 each checked chunk into the caller's one transaction, which is rolled
 back as a whole when the file is refused, so PostgreSQL's share of the
-work overlaps the checking instead of following it. Accounts on plans with a login keep the Dovecot hash the file
-brings; without one they get no password (hashing one per row would take
-hours at 100,000 rows), so they cannot log in until an operator runs
-`account password`. Mail to them is forwarded or delivered meanwhile.
+work overlaps the checking instead of following it.
+
+Accounts on plans with a login keep the Dovecot hash the file brings;
+without one they get no password (hashing one per row would take hours at
+100,000 rows), so they cannot log in until an operator runs `account
+password`. Mail to them is forwarded or delivered meanwhile.
 """
 
 import csv
@@ -35,12 +37,30 @@ log = logging.getLogger("exteri_mail.bulk")
 
 FORMATS = ("csv", "json")
 REQUIRED = ("first", "last")
-OPTIONAL = ("address", "forward", "plan", "alias", "status", "quota",
-            "former_addresses", "password_hash")
+OPTIONAL = (
+    "address",
+    "forward",
+    "plan",
+    "alias",
+    "status",
+    "quota",
+    "former_addresses",
+    "password_hash",
+)
 # Written by `account export` or into a rejects file; an import skips them.
 INFORMATIVE = ("created_at", "line", "reason")
-EXPORT_COLUMNS = ("address", "first", "last", "plan", "status", "forward",
-                  "alias", "quota", "former_addresses", "created_at")
+EXPORT_COLUMNS = (
+    "address",
+    "first",
+    "last",
+    "plan",
+    "status",
+    "forward",
+    "alias",
+    "quota",
+    "former_addresses",
+    "created_at",
+)
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
@@ -99,10 +119,12 @@ class ImportRefused(InvalidInput):
         bad = len({p.line for p in problems})
         super().__init__(
             f"{path}: {bad} of {total} rows are invalid; nothing was imported "
-            "(fix them, or use --skip-invalid to import the others)")
+            "(fix them, or use --skip-invalid to import the others)"
+        )
 
 
 # --- reading ---------------------------------------------------------------
+
 
 def guess_format(path: Path, explicit: str | None = None) -> str:
     if explicit:
@@ -112,8 +134,10 @@ def guess_format(path: Path, explicit: str | None = None) -> str:
         return "csv"
     if suffix in (".json", ".jsonl", ".ndjson"):
         return "json"
-    raise InvalidInput(f"cannot tell the format of {path} from its name; "
-                       "give --format csv or --format json")
+    raise InvalidInput(
+        f"cannot tell the format of {path} from its name; "
+        "give --format csv or --format json"
+    )
 
 
 def read_records(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]]:
@@ -126,8 +150,9 @@ def read_records(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]
     except FileNotFoundError:
         raise InvalidInput(f"import file not found: {path}") from None
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path} is not UTF-8 text (bad byte at offset "
-                           f"{exc.start} of a block)") from None
+        raise InvalidInput(
+            f"{path} is not UTF-8 text (bad byte at offset {exc.start} of a block)"
+        ) from None
 
 
 def _read_csv(path: Path, handle) -> tuple[list[str], list[tuple[int, dict]]]:
@@ -145,14 +170,19 @@ def _read_csv(path: Path, handle) -> tuple[list[str], list[tuple[int, dict]]]:
                 records.append((start, _zip_row(start, header, values)))
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise InvalidInput(f"{path} line {reader.line_num}: not valid CSV: {exc}") from None
+        raise InvalidInput(
+            f"{path} line {reader.line_num}: not valid CSV: {exc}"
+        ) from None
     return header, records
 
 
 def _zip_row(line: int, header: list[str], values: list[str]) -> dict:
     if len(values) != len(header):
-        return {"": Problem(line, "row", f"has {len(values)} fields, the header "
-                                         f"has {len(header)}")}
+        return {
+            "": Problem(
+                line, "row", f"has {len(values)} fields, the header has {len(header)}"
+            )
+        }
     return dict(zip(header, values))
 
 
@@ -179,14 +209,16 @@ def _check_header(path: Path, header: list[str], need_all: bool = True) -> None:
     unknown = [name for name in header if name not in known]
     missing = [name for name in REQUIRED if name not in header] if need_all else []
     if unknown or missing:
-        parts = ([f"unknown column(s) {', '.join(map(repr, unknown))}"] if unknown
-                 else []) + ([f"missing column(s) {', '.join(missing)}"] if missing
-                             else [])
+        parts = (
+            [f"unknown column(s) {', '.join(map(repr, unknown))}"] if unknown else []
+        ) + ([f"missing column(s) {', '.join(missing)}"] if missing else [])
         raise InvalidInput(
-            f"{path}: {'; '.join(parts)} (columns are {', '.join(REQUIRED + OPTIONAL)})")
+            f"{path}: {'; '.join(parts)} (columns are {', '.join(REQUIRED + OPTIONAL)})"
+        )
 
 
 # --- checking one row ------------------------------------------------------
+
 
 def _text(value) -> str:
     if value is None:
@@ -217,11 +249,15 @@ def _password_hash(value, plan, status: str) -> str | None:
         raise InvalidInput("a closed account has no password; leave the hash empty")
     match = _HASH_RE.match(text)
     if not is_dovecot_hash(text) or match is None:
-        raise InvalidInput("not a Dovecot password hash (expected a scheme prefix "
-                           "such as {ARGON2ID} or {SHA512-CRYPT})")
+        raise InvalidInput(
+            "not a Dovecot password hash (expected a scheme prefix "
+            "such as {ARGON2ID} or {SHA512-CRYPT})"
+        )
     if match.group(1) in _PLAIN_SCHEMES:
-        raise InvalidInput(f"scheme {{{match.group(1)}}} stores the password "
-                           "itself; give a hashed scheme")
+        raise InvalidInput(
+            f"scheme {{{match.group(1)}}} stores the password "
+            "itself; give a hashed scheme"
+        )
     return text
 
 
@@ -273,8 +309,10 @@ class _RowChecker:
 
 def _same_address(value, reg: Registry, local: str) -> None:
     if local_part_of(reg, _text(value)) != local:
-        raise InvalidInput(f"{_text(value)!r} does not match the names, which give "
-                           f"{reg.address(local)}")
+        raise InvalidInput(
+            f"{_text(value)!r} does not match the names, which give "
+            f"{reg.address(local)}"
+        )
 
 
 def check_record(reg: Registry, line: int, record: dict) -> Row | list[Problem]:
@@ -288,8 +326,13 @@ def check_record(reg: Registry, line: int, record: dict) -> Row | list[Problem]:
     forward = row.get("forward", _forward, reg, named[2] if named else None)
     if plan is not None and plan.forward_required and not forward:
         if "forward" not in {p.field for p in row.problems}:
-            row.problems.append(Problem(line, "forward", f"plan {plan.name} forwards "
-                                                         "mail and needs a forward address"))
+            row.problems.append(
+                Problem(
+                    line,
+                    "forward",
+                    f"plan {plan.name} forwards mail and needs a forward address",
+                )
+            )
     alias = row.get("alias", _flag)
     former = row.get("former_addresses", lambda v: _former(reg, v), default=())
     if plan is None or status is None:
@@ -301,14 +344,27 @@ def check_record(reg: Registry, line: int, record: dict) -> Row | list[Problem]:
 
     first, last, local = named
     former = tuple(dict.fromkeys(f for f in former if f != local))
-    return Row(line, local, first, last, plan.name, status, forward, pw_hash,
-               quota, alias, former)
+    return Row(
+        line,
+        local,
+        first,
+        last,
+        plan.name,
+        status,
+        forward,
+        pw_hash,
+        quota,
+        alias,
+        former,
+    )
 
 
 def _status(value) -> str:
     text = _text(value).lower() or "active"
     if text not in STATUSES:
-        raise InvalidInput(f"unknown status {text!r} (choose one of {', '.join(STATUSES)})")
+        raise InvalidInput(
+            f"unknown status {text!r} (choose one of {', '.join(STATUSES)})"
+        )
     return text
 
 
@@ -324,7 +380,7 @@ def _check_chunk(reg: Registry, chunk: list[tuple[int, dict]]) -> list:
 def checked_chunks(reg: Registry, records: list[tuple[int, dict]]) -> Iterator[list]:
     """check_record for every record, chunk by chunk, in file order; in worker
     processes when there are many."""
-    chunks = [records[i:i + CHUNK_ROWS] for i in range(0, len(records), CHUNK_ROWS)]
+    chunks = [records[i : i + CHUNK_ROWS] for i in range(0, len(records), CHUNK_ROWS)]
     workers = min(os.cpu_count() or 1, len(chunks))
     plain = replace(reg, conn=None)
     if len(records) < PARALLEL_MIN_ROWS or workers < 2:
@@ -336,15 +392,22 @@ def checked_chunks(reg: Registry, records: list[tuple[int, dict]]) -> Iterator[l
 
 # --- checking the whole file -----------------------------------------------
 
-def _in_file_duplicates(reg: Registry, rows: list[Row],
-                        seen: dict[str, int]) -> list[Problem]:
+
+def _in_file_duplicates(
+    reg: Registry, rows: list[Row], seen: dict[str, int]
+) -> list[Problem]:
     """Every address may appear once in a file: the first row keeps it."""
     problems = []
     for row in rows:
         for local, column in _addresses(row):
             if local in seen and seen[local] != row.line:
-                problems.append(Problem(row.line, column, f"{reg.address(local)} "
-                                                          f"is also on line {seen[local]}"))
+                problems.append(
+                    Problem(
+                        row.line,
+                        column,
+                        f"{reg.address(local)} is also on line {seen[local]}",
+                    )
+                )
             else:
                 seen.setdefault(local, row.line)
     return problems
@@ -358,66 +421,107 @@ def _addresses(row: Row) -> Iterator[tuple[str, str]]:
 
 def _taken(reg: Registry, rows: list[Row]) -> list[Problem]:
     """Addresses of the file that the registry already gives to someone."""
-    wanted = {local: (row.line, column) for row in rows for local, column in _addresses(row)}
+    wanted = {
+        local: (row.line, column) for row in rows for local, column in _addresses(row)
+    }
     found = reg.conn.execute(
         "SELECT ad.local_part, ac.status FROM addresses ad "
         "JOIN accounts ac ON ac.id = ad.account_id WHERE ad.local_part = ANY(%s)",
-        (list(wanted),))
+        (list(wanted),),
+    )
     problems = []
     for hit in found:
         line, column = wanted[hit["local_part"]]
-        state = "retired (its account is closed)" if hit["status"] == "closed" else "taken"
-        problems.append(Problem(line, column, f"{reg.address(hit['local_part'])} "
-                                              f"is already {state}"))
+        state = (
+            "retired (its account is closed)" if hit["status"] == "closed" else "taken"
+        )
+        problems.append(
+            Problem(
+                line, column, f"{reg.address(hit['local_part'])} is already {state}"
+            )
+        )
     return problems
 
 
 # --- writing ---------------------------------------------------------------
 
+
 def _copy(reg: Registry, rows: list[Row]) -> None:
     conn = reg.conn
     # In key order the primary-key indexes are filled page by page.
     rows = sorted(rows, key=lambda row: row.local_part)
-    ids = [r["id"] for r in conn.execute(
-        "SELECT nextval(pg_get_serial_sequence('accounts', 'id')) AS id "
-        "FROM generate_series(1, %s)", (len(rows),))]
+    ids = [
+        r["id"]
+        for r in conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('accounts', 'id')) AS id "
+            "FROM generate_series(1, %s)",
+            (len(rows),),
+        )
+    ]
 
     with conn.cursor().copy(
-            "COPY accounts (id, first_name, last_name, plan, status, forward, "
-            "password_hash, quota_bytes, alias_enabled) FROM STDIN") as copy:
+        "COPY accounts (id, first_name, last_name, plan, status, forward, "
+        "password_hash, quota_bytes, alias_enabled) FROM STDIN"
+    ) as copy:
         for account_id, row in zip(ids, rows):
-            copy.write_row((account_id, row.first_name, row.last_name, row.plan,
-                            row.status, row.forward, row.password_hash,
-                            row.quota_bytes, row.alias_enabled))
+            copy.write_row(
+                (
+                    account_id,
+                    row.first_name,
+                    row.last_name,
+                    row.plan,
+                    row.status,
+                    row.forward,
+                    row.password_hash,
+                    row.quota_bytes,
+                    row.alias_enabled,
+                )
+            )
 
     with conn.cursor().copy(
-            "COPY addresses (local_part, account_id, is_current) FROM STDIN") as copy:
+        "COPY addresses (local_part, account_id, is_current) FROM STDIN"
+    ) as copy:
         for account_id, row in zip(ids, rows):
             copy.write_row((row.local_part, account_id, True))
             for local in row.former:
                 copy.write_row((local, account_id, False))
 
 
-def _write_rejects(path: Path, fmt: str, header: list[str],
-                   records: list[tuple[int, dict]], problems: list[Problem]) -> None:
+def _write_rejects(
+    path: Path,
+    fmt: str,
+    header: list[str],
+    records: list[tuple[int, dict]],
+    problems: list[Problem],
+) -> None:
     """The refused rows as they were, plus line and reason: fix, import again."""
     reasons: dict[int, list[str]] = {}
     for problem in problems:
-        reasons.setdefault(problem.line, []).append(f"{problem.field}: {problem.reason}")
+        reasons.setdefault(problem.line, []).append(
+            f"{problem.field}: {problem.reason}"
+        )
     bad = [(line, record) for line, record in records if line in reasons]
 
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(fd, "w", encoding="utf-8", newline="") as out:
         if fmt == "csv":
-            columns = [c for c in header if c not in ("line", "reason")] + ["line", "reason"]
+            columns = [c for c in header if c not in ("line", "reason")] + [
+                "line",
+                "reason",
+            ]
             writer = csv.DictWriter(out, columns, extrasaction="ignore")
             writer.writeheader()
             for line, record in bad:
-                writer.writerow({**_plain(record), "line": line,
-                                 "reason": "; ".join(reasons[line])})
+                writer.writerow(
+                    {**_plain(record), "line": line, "reason": "; ".join(reasons[line])}
+                )
         else:
             for line, record in bad:
-                data = {**_plain(record), "line": line, "reason": "; ".join(reasons[line])}
+                data = {
+                    **_plain(record),
+                    "line": line,
+                    "reason": "; ".join(reasons[line]),
+                }
                 out.write(json.dumps(data, ensure_ascii=False) + "\n")
 
 
@@ -442,7 +546,9 @@ class _Import:
         found = [p for r in checked if not isinstance(r, Row) for p in r]
         found += _in_file_duplicates(self.reg, rows, self.seen)
         # Earlier chunks are in the registry now: only first occurrences ask it.
-        first = [r for r in rows if all(self.seen[a] == r.line for a, _ in _addresses(r))]
+        first = [
+            r for r in rows if all(self.seen[a] == r.line for a, _ in _addresses(r))
+        ]
         found += _taken(self.reg, first)
         self.problems += found
         if self.problems and not self.skip_invalid:
@@ -452,14 +558,23 @@ class _Import:
         _copy(self.reg, good)
         self.plans.update(row.plan for row in good)
         self.without_password += sum(
-            1 for r in good
-            if PLANS[r.plan].needs_password and not r.password_hash and r.status != "closed")
+            1
+            for r in good
+            if PLANS[r.plan].needs_password
+            and not r.password_hash
+            and r.status != "closed"
+        )
 
 
-def import_file(reg: Registry, path: Path, fmt: str | None = None,
-                skip_invalid: bool = False, rejects: Path | None = None,
-                progress: Callable[[int], None] | None = None,
-                on_total: Callable[[int], None] | None = None) -> ImportReport:
+def import_file(
+    reg: Registry,
+    path: Path,
+    fmt: str | None = None,
+    skip_invalid: bool = False,
+    rejects: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> ImportReport:
     """Check every record of PATH and write the good ones (see module doc)."""
     started = time.monotonic()
     fmt = guess_format(path, fmt)
@@ -477,8 +592,10 @@ def import_file(reg: Registry, path: Path, fmt: str | None = None,
             if progress:
                 progress(len(checked))
     except psycopg.errors.UniqueViolation:
-        raise Conflict("an address of the file was taken while importing; "
-                       "nothing was imported, run the import again") from None
+        raise Conflict(
+            "an address of the file was taken while importing; "
+            "nothing was imported, run the import again"
+        ) from None
     problems = sorted(state.problems, key=lambda p: p.line)
     if problems and not skip_invalid:
         # The caller's transaction is rolled back: the chunks written go too.
@@ -494,13 +611,30 @@ def import_file(reg: Registry, path: Path, fmt: str | None = None,
 def _finish(reg, path, state: _Import, problems, rejects_path, started) -> ImportReport:
     imported = sum(state.plans.values())
     rejected = len({p.line for p in problems})
-    summary = {"file": path.name, "accounts": imported, "plans": dict(state.plans),
-               "rejected": rejected, "without_password": state.without_password}
+    summary = {
+        "file": path.name,
+        "accounts": imported,
+        "plans": dict(state.plans),
+        "rejected": rejected,
+        "without_password": state.without_password,
+    }
     audit.record(reg.conn, reg.operator, "account.import", None, None, summary)
-    log.info("import of %s by %s: %d accounts, %d rows rejected", path.name,
-             reg.operator, imported, rejected)
-    return ImportReport(imported, rejected, dict(state.plans), state.without_password,
-                        rejects_path, problems, time.monotonic() - started)
+    log.info(
+        "import of %s by %s: %d accounts, %d rows rejected",
+        path.name,
+        reg.operator,
+        imported,
+        rejected,
+    )
+    return ImportReport(
+        imported,
+        rejected,
+        dict(state.plans),
+        state.without_password,
+        rejects_path,
+        problems,
+        time.monotonic() - started,
+    )
 
 
 def default_rejects_path(path: Path) -> Path:
@@ -523,8 +657,9 @@ def export_rows(reg: Registry, with_hashes: bool = False) -> Iterator[dict]:
     """Every account as an import record; hashes only when asked for."""
     column = "ac.password_hash" if with_hashes else "NULL::text AS password_hash"
     if with_hashes:
-        audit.record(reg.conn, reg.operator, "account.export", None, None,
-                     {"with_hashes": True})
+        audit.record(
+            reg.conn, reg.operator, "account.export", None, None, {"with_hashes": True}
+        )
         log.warning("export with password hashes by %s", reg.operator)
     with reg.conn.cursor(name="exteri_export") as cur:
         cur.itersize = 5000

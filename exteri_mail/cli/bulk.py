@@ -14,14 +14,24 @@ FORMAT_CHOICE = click.Choice(["csv", "json"])
 
 @click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=FORMAT_CHOICE,
-              help="csv (with a header) or json (one object a line); "
-                   "default: from the file name.")
-@click.option("--skip-invalid", is_flag=True,
-              help="Import the good rows; write the others to the rejects file.")
-@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where --skip-invalid writes refused rows "
-                   "(default: FILE's name with .rejects).")
+@click.option(
+    "--format",
+    "fmt",
+    type=FORMAT_CHOICE,
+    help="csv (with a header) or json (one object a line); "
+    "default: from the file name.",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Import the good rows; write the others to the rejects file.",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where --skip-invalid writes refused rows "
+    "(default: FILE's name with .rejects).",
+)
 @json_option
 @click.pass_obj
 def import_(app, file, fmt, skip_invalid, rejects, as_json):
@@ -40,8 +50,9 @@ def import_(app, file, fmt, skip_invalid, rejects, as_json):
 
     try:
         with app.registry() as reg, _progress() as (progress, on_total):
-            report = bulk.import_file(reg, file, fmt, skip_invalid, rejects,
-                                      progress, on_total)
+            report = bulk.import_file(
+                reg, file, fmt, skip_invalid, rejects, progress, on_total
+            )
     except bulk.ImportRefused as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -58,8 +69,9 @@ def _progress():
     state: dict = {}
 
     def on_total(total: int) -> None:
-        state["bar"] = click.progressbar(length=total, label="checking rows",
-                                         file=sys.stderr)
+        state["bar"] = click.progressbar(
+            length=total, label="checking rows", file=sys.stderr
+        )
         state["bar"].__enter__()
 
     try:
@@ -82,23 +94,36 @@ def _summary(report) -> dict:
 
 def _print_summary(data: dict) -> None:
     plans = ", ".join(f"{name} {n}" for name, n in sorted(data["plans"].items()))
-    click.echo(f"imported {data['imported']} accounts ({plans or 'none'}) "
-               f"in {data['seconds']} s")
+    click.echo(
+        f"imported {data['imported']} accounts ({plans or 'none'}) "
+        f"in {data['seconds']} s"
+    )
     if data["rejected"]:
-        click.echo(f"rejected {data['rejected']} rows, written with their reasons "
-                   f"to {data['rejects_file']}")
+        click.echo(
+            f"rejected {data['rejected']} rows, written with their reasons "
+            f"to {data['rejects_file']}"
+        )
     if data["without_password"]:
-        click.echo(f"note: {data['without_password']} accounts on plans with a login "
-                   "have no password yet; set each with "
-                   "`exteri-mail account password ADDRESS`")
+        click.echo(
+            f"note: {data['without_password']} accounts on plans with a login "
+            "have no password yet; set each with "
+            "`exteri-mail account password ADDRESS`"
+        )
 
 
 @click.command("export")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="csv", show_default=True)
-@click.option("--with-hashes", is_flag=True,
-              help="Include password hashes (the file is then created mode 0600).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of standard output.")
+@click.option(
+    "--with-hashes",
+    is_flag=True,
+    help="Include password hashes (the file is then created mode 0600).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
 @click.pass_obj
 def export(app, fmt, with_hashes, output):
     """Write every account in the format `account import` reads."""
@@ -118,8 +143,9 @@ def _write_file(output: Path, records, fmt: str, with_hashes: bool) -> int:
     from .. import bulk
 
     tmp = output.with_name(f".{output.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                 0o600 if with_hashes else 0o644)
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if with_hashes else 0o644
+    )
     try:
         with open(fd, "w", encoding="utf-8", newline="") as out:
             count = bulk.write_export(records, fmt, out, with_hashes)
