@@ -16,7 +16,7 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from exteri_mail import settings as settings_mod
 from exteri_mail import webmail
@@ -300,3 +300,28 @@ def test_failed_webmail_login_slows_down_that_client_only(stack, webmail_url, tm
     )
     assert int(penalties[client]) > 0
     assert int(penalties.get("127.0.0.1", 0)) == 0  # the web server itself
+
+
+def test_one_identity_with_a_fixed_address_and_english_on_offer(stack, browser):
+    address, password = account(stack, "Marta", "Longo", "plus")
+    log_in(browser, address, password)
+    wait_for_inbox(browser, address)
+    base = browser.current_url.split("?")[0]
+
+    browser.get(f"{base}?_task=settings&_action=edit-prefs&_section=general&_framed=1")
+    language = Select(browser.find_element(By.ID, "rcmfd_lang"))
+    assert language.first_selected_option.get_attribute("value") == "it_IT"
+    assert "en_US" in [option.get_attribute("value") for option in language.options]
+
+    browser.get(f"{base}?_task=settings&_action=identities")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#identities-table tbody tr")
+    assert len(rows) == 1
+    assert not browser.find_elements(By.CSS_SELECTOR, "a.create:not(.disabled)")
+
+    identity = rows[0].get_attribute("id").removeprefix("rcmrow")
+    browser.get(
+        f"{base}?_task=settings&_action=edit-identity&_iid={identity}&_framed=1"
+    )
+    email = browser.find_element(By.ID, "rcmfd_email")
+    assert email.get_attribute("value") == address
+    assert email.get_attribute("disabled")
