@@ -14,8 +14,15 @@ from .plans import DEFAULT_PLAN, PLANS, get_plan
 log = logging.getLogger("exteri_mail.accounts")
 
 STATUSES = ("active", "suspended", "closed")
-PROFILE_FIELDS = ("first_name", "last_name", "plan", "status", "forward",
-                  "alias_enabled", "quota_bytes")
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "plan",
+    "status",
+    "forward",
+    "alias_enabled",
+    "quota_bytes",
+)
 
 
 @dataclass
@@ -54,18 +61,26 @@ def local_part_of(reg: Registry, address: str) -> str:
     """The local part of ADDRESS, given in either of our domains, any case."""
     text = address.strip()
     if text.count("@") != 1:
-        raise InvalidInput(f"not an address: {address!r} (expected nome.cognome@{reg.primary_domain})")
+        raise InvalidInput(
+            f"not an address: {address!r} (expected nome.cognome@{reg.primary_domain})"
+        )
     local, domain = text.lower().split("@")
     if domain not in (reg.primary_domain, reg.alias_domain):
         raise InvalidInput(
-            f"{address!r} is not in {reg.primary_domain} or {reg.alias_domain}")
+            f"{address!r} is not in {reg.primary_domain} or {reg.alias_domain}"
+        )
     return local.split("+", 1)[0]
 
 
 def find(reg: Registry, address: str, lock: bool = False) -> dict:
     local = local_part_of(reg, address)
-    query = _SELECT + " WHERE ac.id = (SELECT account_id FROM addresses WHERE local_part = %s)"
-    row = reg.conn.execute(query + (" FOR UPDATE OF ac" if lock else ""), (local,)).fetchone()
+    query = (
+        _SELECT
+        + " WHERE ac.id = (SELECT account_id FROM addresses WHERE local_part = %s)"
+    )
+    row = reg.conn.execute(
+        query + (" FOR UPDATE OF ac" if lock else ""), (local,)
+    ).fetchone()
     if row is None:
         raise NotFound(f"no account has the address {address.strip()!r}")
     return row
@@ -81,8 +96,12 @@ def describe(reg: Registry, row: dict) -> dict:
         "plan": row["plan"],
         "status": row["status"],
         "forward": row["forward"],
-        "alias": reg.address(row["local_part"], alias=True) if row["alias_enabled"] else None,
-        "quota_bytes": (row["quota_bytes"] or plan.quota_bytes) if plan.mailbox else None,
+        "alias": reg.address(row["local_part"], alias=True)
+        if row["alias_enabled"]
+        else None,
+        "quota_bytes": (row["quota_bytes"] or plan.quota_bytes)
+        if plan.mailbox
+        else None,
         "services": list(plan.login_services) if row["status"] == "active" else [],
         "former_addresses": [reg.address(lp) for lp in row["former"] or ()],
         "created_at": row["created_at"].isoformat(),
@@ -94,7 +113,9 @@ def show(reg: Registry, address: str) -> dict:
     return describe(reg, find(reg, address))
 
 
-def listing(reg: Registry, plan: str | None = None, status: str | None = None) -> list[dict]:
+def listing(
+    reg: Registry, plan: str | None = None, status: str | None = None
+) -> list[dict]:
     clauses, params = [], []
     if plan is not None:
         clauses.append("ac.plan = %s")
@@ -109,48 +130,66 @@ def listing(reg: Registry, plan: str | None = None, status: str | None = None) -
 
 def _check_status(status: str) -> str:
     if status not in STATUSES:
-        raise InvalidInput(f"unknown status: {status!r} (choose one of {', '.join(STATUSES)})")
+        raise InvalidInput(
+            f"unknown status: {status!r} (choose one of {', '.join(STATUSES)})"
+        )
     return status
 
 
 # --- validation ------------------------------------------------------------
+
 
 def check_forward(reg: Registry, forward: str, own_local: str | None = None) -> str:
     from email_validator import EmailNotValidError, validate_email
 
     text = forward.strip()
     try:
-        result = validate_email(text, check_deliverability=False,
-                                allow_smtputf8=False, test_environment=reg.test_domains)
+        result = validate_email(
+            text,
+            check_deliverability=False,
+            allow_smtputf8=False,
+            test_environment=reg.test_domains,
+        )
     except EmailNotValidError as exc:
         raise InvalidInput(f"forward address {text!r} is not valid: {exc}") from None
     domain = result.ascii_domain.lower()
     if domain in (reg.primary_domain, reg.alias_domain):
-        what = "the account itself" if own_local and result.local_part.lower().split("+")[0] == own_local else "our own domains"
+        what = (
+            "the account itself"
+            if own_local and result.local_part.lower().split("+")[0] == own_local
+            else "our own domains"
+        )
         raise InvalidInput(
             f"forward address {text!r} points into {what}: forwarding into "
-            f"{reg.primary_domain} or {reg.alias_domain} makes a loop")
+            f"{reg.primary_domain} or {reg.alias_domain} makes a loop"
+        )
     return f"{result.local_part}@{domain}"
 
 
 def _check_forward_for_plan(plan_name: str, forward: str | None) -> None:
     if get_plan(plan_name).forward_required and not forward:
         raise InvalidInput(
-            f"plan {plan_name} forwards mail and needs a forward address (--forward)")
+            f"plan {plan_name} forwards mail and needs a forward address (--forward)"
+        )
 
 
 def _claim(reg: Registry, local: str, account_id: int) -> None:
     """Give LOCAL to the account for life, or explain who holds it."""
     holder = reg.conn.execute(
-        "SELECT ac.id, ac.status FROM addresses ad JOIN accounts ac ON ac.id = ad.account_id "
-        "WHERE ad.local_part = %s", (local,)).fetchone()
+        "SELECT ac.id, ac.status FROM addresses ad "
+        "JOIN accounts ac ON ac.id = ad.account_id "
+        "WHERE ad.local_part = %s",
+        (local,),
+    ).fetchone()
     if holder is not None and holder["id"] != account_id:
         raise _taken(reg, local, holder["status"])
     try:
         with reg.conn.transaction():
             reg.conn.execute(
-                "INSERT INTO addresses (local_part, account_id, is_current) VALUES (%s, %s, true)",
-                (local, account_id))
+                "INSERT INTO addresses (local_part, account_id, is_current) "
+                "VALUES (%s, %s, true)",
+                (local, account_id),
+            )
     except psycopg.errors.UniqueViolation:
         # Another operator claimed it between our check and our insert.
         raise _taken(reg, local, "active") from None
@@ -158,19 +197,30 @@ def _claim(reg: Registry, local: str, account_id: int) -> None:
 
 def _taken(reg: Registry, local: str, status: str) -> Conflict:
     first = local.split(".")[0]
-    hint = (f"add a further given name to tell the two people apart "
-            f"(e.g. --first '{first.capitalize()} Maria'); numbers are never added")
+    hint = (
+        f"add a further given name to tell the two people apart "
+        f"(e.g. --first '{first.capitalize()} Maria'); numbers are never added"
+    )
     if status == "closed":
-        return Conflict(f"address {reg.address(local)} is retired (its account is closed) "
-                        f"and is never given to anyone else; {hint}")
+        return Conflict(
+            f"address {reg.address(local)} is retired (its account is closed) "
+            f"and is never given to anyone else; {hint}"
+        )
     return Conflict(f"address {reg.address(local)} is already taken; {hint}")
 
 
 # --- changing --------------------------------------------------------------
 
-def create(reg: Registry, first: str, last: str, forward: str | None = None,
-           plan: str = DEFAULT_PLAN, alias: bool = False,
-           password_hash: str | None = None) -> Outcome:
+
+def create(
+    reg: Registry,
+    first: str,
+    last: str,
+    forward: str | None = None,
+    plan: str = DEFAULT_PLAN,
+    alias: bool = False,
+    password_hash: str | None = None,
+) -> Outcome:
     first_name = names.clean_name("first name", first)
     last_name = names.clean_name("last name", last)
     local = names.local_part(first, last)
@@ -186,32 +236,52 @@ def create(reg: Registry, first: str, last: str, forward: str | None = None,
         password_hash = None
 
     row = reg.conn.execute(
-        "INSERT INTO accounts (first_name, last_name, plan, forward, password_hash, alias_enabled) "
+        "INSERT INTO accounts (first_name, last_name, plan, forward, "
+        "password_hash, alias_enabled) "
         "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-        (first_name, last_name, plan_obj.name, fwd, password_hash, alias)).fetchone()
+        (first_name, last_name, plan_obj.name, fwd, password_hash, alias),
+    ).fetchone()
     _claim(reg, local, row["id"])
 
     account = describe(reg, find(reg, reg.address(local)))
-    audit.record(reg.conn, reg.operator, "account.create", local, None, _profile(account))
+    audit.record(
+        reg.conn, reg.operator, "account.create", local, None, _profile(account)
+    )
     log.info("account %s created on plan %s by %s", local, plan_obj.name, reg.operator)
     return Outcome(account, password)
 
 
 def _profile(account: dict) -> dict:
-    return {k: account[k] for k in ("first_name", "last_name", "plan", "status",
-                                    "forward", "alias", "quota_bytes")}
+    return {
+        k: account[k]
+        for k in (
+            "first_name",
+            "last_name",
+            "plan",
+            "status",
+            "forward",
+            "alias",
+            "quota_bytes",
+        )
+    }
 
 
 def _update(reg: Registry, row: dict, action: str, changes: dict) -> dict:
     before = _profile(describe(reg, row))
     assignments = sql.SQL(", ").join(
-        sql.SQL("{} = %s").format(sql.Identifier(column)) for column in changes)
+        sql.SQL("{} = %s").format(sql.Identifier(column)) for column in changes
+    )
     reg.conn.execute(
-        sql.SQL("UPDATE accounts SET {}, updated_at = now() WHERE id = %s").format(assignments),
-        (*changes.values(), row["id"]))
+        sql.SQL("UPDATE accounts SET {}, updated_at = now() WHERE id = %s").format(
+            assignments
+        ),
+        (*changes.values(), row["id"]),
+    )
     after_row = find(reg, reg.address(row["local_part"]))
     after = describe(reg, after_row)
-    audit.record(reg.conn, reg.operator, action, row["local_part"], before, _profile(after))
+    audit.record(
+        reg.conn, reg.operator, action, row["local_part"], before, _profile(after)
+    )
     log.info("%s on %s by %s", action, row["local_part"], reg.operator)
     return after
 
@@ -220,9 +290,13 @@ def change_plan(reg: Registry, address: str, plan: str) -> Outcome:
     row = find(reg, address, lock=True)
     new, old = get_plan(plan), PLANS[row["plan"]]
     if row["status"] == "closed":
-        raise Conflict(f"account {reg.address(row['local_part'])} is closed; reopen it first")
+        raise Conflict(
+            f"account {reg.address(row['local_part'])} is closed; reopen it first"
+        )
     if new.name == old.name:
-        raise InvalidInput(f"account {reg.address(row['local_part'])} is already on plan {new.name}")
+        raise InvalidInput(
+            f"account {reg.address(row['local_part'])} is already on plan {new.name}"
+        )
     _check_forward_for_plan(new.name, row["forward"])
 
     changes: dict = {"plan": new.name, "quota_bytes": None}
@@ -234,8 +308,10 @@ def change_plan(reg: Registry, address: str, plan: str) -> Outcome:
         changes["password_hash"] = passwords.hash_password(password)
     notes = []
     if old.mailbox and not new.mailbox:
-        notes.append("the mailbox and its mail are kept; they are reachable again "
-                     "if the account returns to plan plus")
+        notes.append(
+            "the mailbox and its mail are kept; they are reachable again "
+            "if the account returns to plan plus"
+        )
     account = _update(reg, row, "account.plan", changes)
     return Outcome(account, password, tuple(notes))
 
@@ -256,13 +332,21 @@ def reset_password(reg: Registry, address: str, password: str | None = None) -> 
     row = find(reg, address, lock=True)
     if not PLANS[row["plan"]].needs_password:
         raise InvalidInput(
-            f"plan {row['plan']} has no login, so {reg.address(row['local_part'])} has no password")
+            f"plan {row['plan']} has no login, so "
+            f"{reg.address(row['local_part'])} has no password"
+        )
     if row["status"] == "closed":
-        raise Conflict(f"account {reg.address(row['local_part'])} is closed; reopen it first")
+        raise Conflict(
+            f"account {reg.address(row['local_part'])} is closed; reopen it first"
+        )
     given = password is not None
     password = password if given else passwords.generate()
-    account = _update(reg, row, "account.password",
-                      {"password_hash": passwords.hash_password(password)})
+    account = _update(
+        reg,
+        row,
+        "account.password",
+        {"password_hash": passwords.hash_password(password)},
+    )
     return Outcome(account, None if given else password)
 
 
@@ -279,7 +363,9 @@ def change_status(reg: Registry, address: str, action: str) -> Outcome:
     row = find(reg, address, lock=True)
     allowed, target = _TRANSITIONS[action]
     if row["status"] not in allowed:
-        raise Conflict(f"cannot {action} {reg.address(row['local_part'])}: it is {row['status']}")
+        raise Conflict(
+            f"cannot {action} {reg.address(row['local_part'])}: it is {row['status']}"
+        )
 
     changes: dict = {"status": target}
     password = None
@@ -299,23 +385,35 @@ def rename(reg: Registry, address: str, first: str, last: str) -> Outcome:
     notes = []
 
     if local != row["local_part"]:
-        reg.conn.execute("UPDATE addresses SET is_current = false WHERE account_id = %s",
-                         (row["id"],))
+        reg.conn.execute(
+            "UPDATE addresses SET is_current = false WHERE account_id = %s",
+            (row["id"],),
+        )
         mine = reg.conn.execute(
-            "UPDATE addresses SET is_current = true WHERE local_part = %s AND account_id = %s "
-            "RETURNING 1", (local, row["id"])).fetchone()
+            "UPDATE addresses SET is_current = true "
+            "WHERE local_part = %s AND account_id = %s "
+            "RETURNING 1",
+            (local, row["id"]),
+        ).fetchone()
         if mine is None:
             _claim(reg, local, row["id"])
         notes.append(f"{reg.address(row['local_part'])} keeps working for this account")
 
     before = _profile(describe(reg, row))
     reg.conn.execute(
-        "UPDATE accounts SET first_name = %s, last_name = %s, updated_at = now() WHERE id = %s",
-        (first_name, last_name, row["id"]))
+        "UPDATE accounts SET first_name = %s, last_name = %s, updated_at = now() "
+        "WHERE id = %s",
+        (first_name, last_name, row["id"]),
+    )
     account = describe(reg, find(reg, reg.address(local)))
-    audit.record(reg.conn, reg.operator, "account.rename", local,
-                 {**before, "address": reg.address(row["local_part"])},
-                 {**_profile(account), "address": account["address"]})
+    audit.record(
+        reg.conn,
+        reg.operator,
+        "account.rename",
+        local,
+        {**before, "address": reg.address(row["local_part"])},
+        {**_profile(account), "address": account["address"]},
+    )
     return Outcome(account, None, tuple(notes))
 
 
@@ -329,7 +427,9 @@ def parse_size(text: str) -> int | None:
         return None
     match = _SIZE_RE.match(text)
     if not match or int(match.group(1)) == 0:
-        raise InvalidInput(f"size {text!r} is not valid (e.g. 100K, 50M, 2G or default)")
+        raise InvalidInput(
+            f"size {text!r} is not valid (e.g. 100K, 50M, 2G or default)"
+        )
     return int(match.group(1)) * _UNITS[match.group(2).upper()]
 
 

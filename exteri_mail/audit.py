@@ -24,8 +24,14 @@ def _scrub(values: dict | None) -> Jsonb | None:
     return Jsonb({k: v for k, v in values.items() if k not in SECRET_FIELDS})
 
 
-def record(conn: Connection, operator: str, action: str, target: str | None,
-           before: dict | None = None, after: dict | None = None) -> None:
+def record(
+    conn: Connection,
+    operator: str,
+    action: str,
+    target: str | None,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> None:
     conn.execute(
         "INSERT INTO audit_log (operator, action, target, before, after) "
         "VALUES (%s, %s, %s, %s, %s)",
@@ -33,12 +39,15 @@ def record(conn: Connection, operator: str, action: str, target: str | None,
     )
 
 
-def entries(conn: Connection, address: str | None = None,
-            limit: int = 1000) -> list[dict]:
+def entries(
+    conn: Connection, address: str | None = None, limit: int = 1000
+) -> list[dict]:
     if address is None:
         cur = conn.execute(
             "SELECT id, at, operator, action, target, before, after FROM audit_log "
-            "ORDER BY id DESC LIMIT %s", (limit,))
+            "ORDER BY id DESC LIMIT %s",
+            (limit,),
+        )
     else:
         # An account's entries are filed under whichever address it had then.
         cur = conn.execute(
@@ -47,5 +56,7 @@ def entries(conn: Connection, address: str | None = None,
              WHERE target IN (SELECT local_part FROM addresses WHERE account_id =
                                 (SELECT account_id FROM addresses WHERE local_part = %s))
              ORDER BY id DESC LIMIT %s
-            """, (address, limit))
+            """,
+            (address, limit),
+        )
     return list(reversed(cur.fetchall()))

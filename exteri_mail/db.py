@@ -33,7 +33,8 @@ def describe(dsn: str) -> str:
     except psycopg.ProgrammingError:
         return "(unparsable DSN)"
     host = info.get("host", "local socket")
-    return f"{info.get('user', '?')}@{host}:{info.get('port', 5432)}/{info.get('dbname', '?')}"
+    where = f"{host}:{info.get('port', 5432)}/{info.get('dbname', '?')}"
+    return f"{info.get('user', '?')}@{where}"
 
 
 @contextmanager
@@ -78,8 +79,15 @@ def _sync_plans(conn: psycopg.Connection) -> None:
                 imap = EXCLUDED.imap, pop3 = EXCLUDED.pop3,
                 quota_bytes = EXCLUDED.quota_bytes
             """,
-            (plan.name, plan.forward_required, plan.submission, plan.mailbox,
-             plan.imap, plan.pop3, plan.quota_bytes),
+            (
+                plan.name,
+                plan.forward_required,
+                plan.submission,
+                plan.mailbox,
+                plan.imap,
+                plan.pop3,
+                plan.quota_bytes,
+            ),
         )
 
 
@@ -98,7 +106,9 @@ def grant_mail_role(conn: psycopg.Connection, role: str) -> None:
         log.warning("mail-server role %s does not exist; no grants made", role)
         return
     ident = sql.Identifier(role)
-    conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(ident))
+    conn.execute(
+        sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(ident)
+    )
     conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(ident))
     views = sql.SQL(", ").join(sql.Identifier(v) for v in MAIL_VIEWS)
     conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(views, ident))

@@ -49,8 +49,10 @@ class Database:
         return f"{self.name}_mail"
 
     def dsn(self, role: str, password: str) -> str:
-        return (f"host={self.host} port={self.port} dbname={self.name} "
-                f"user={role} password={password}")
+        return (
+            f"host={self.host} port={self.port} dbname={self.name} "
+            f"user={role} password={password}"
+        )
 
     @property
     def admin_dsn(self) -> str:
@@ -83,12 +85,16 @@ def ensure_running(timeout: float = 30) -> None:
         log.info("starting PostgreSQL cluster %s/%s", version, name)
         result = _run(["pg_ctlcluster", version, name, "start"])
         if result.returncode != 0 and "already running" not in result.stderr:
-            raise ServerError(f"pg_ctlcluster {version} {name} start failed: "
-                              f"{result.stderr.strip().splitlines()[-1:]}")
+            raise ServerError(
+                f"pg_ctlcluster {version} {name} start failed: "
+                f"{result.stderr.strip().splitlines()[-1:]}"
+            )
     deadline = time.monotonic() + timeout
     while _run(["pg_isready", "-q", "-h", "127.0.0.1"]).returncode != 0:
         if time.monotonic() > deadline:
-            raise ServerError(f"PostgreSQL did not accept connections within {timeout:.0f} s")
+            raise ServerError(
+                f"PostgreSQL did not accept connections within {timeout:.0f} s"
+            )
         time.sleep(0.2)
 
 
@@ -99,8 +105,19 @@ def stop() -> None:
 
 
 def psql(sql: str, dbname: str = "postgres", **variables: str) -> str:
-    args = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-            "-d", dbname]
+    args = [
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "psql",
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        dbname,
+    ]
     for key, value in variables.items():
         args += ["-v", f"{key}={value}"]
     result = _run(args, input=sql)
@@ -112,16 +129,27 @@ def psql(sql: str, dbname: str = "postgres", **variables: str) -> str:
 def ensure_database(db: Database) -> None:
     """Create the roles and database of DB if missing; (re)set role passwords."""
     if not _NAME.match(db.name):
-        raise ServerError(f"database name {db.name!r} must be lower-case letters, digits, _")
+        raise ServerError(
+            f"database name {db.name!r} must be lower-case letters, digits, _"
+        )
     ensure_running()
-    psql(_BOOTSTRAP, admin_role=db.admin_role, mail_role=db.mail_role,
-         admin_password=db.admin_password, mail_password=db.mail_password, target=db.name)
+    psql(
+        _BOOTSTRAP,
+        admin_role=db.admin_role,
+        mail_role=db.mail_role,
+        admin_password=db.admin_password,
+        mail_password=db.mail_password,
+        target=db.name,
+    )
 
 
 def drop_database(name: str) -> None:
     """Drop a registry database and its two roles (tests, `server destroy`)."""
-    psql(r"""
+    psql(
+        r"""
 SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'target') \gexec
 SELECT format('DROP ROLE IF EXISTS %I', :'target' || '_admin') \gexec
 SELECT format('DROP ROLE IF EXISTS %I', :'target' || '_mail') \gexec
-""", target=name)
+""",
+        target=name,
+    )

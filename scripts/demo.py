@@ -41,9 +41,23 @@ def start_sink() -> None:
     for folder in mailbox.Maildir(OUTSIDE)._paths.values():
         Path(folder).mkdir(exist_ok=True)
     log = open(STATE_DIR / "outside-sink.log", "a")
-    subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{SINK_PORT}",
-                      "-c", "aiosmtpd.handlers.Mailbox", str(OUTSIDE)],
-                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{SINK_PORT}",
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            str(OUTSIDE),
+        ],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     for _ in range(50):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", SINK_PORT)) == 0:
@@ -77,8 +91,11 @@ def account(stack: Stack, plan: str) -> tuple[str, str | None]:
 
 def main() -> None:
     start_sink()
-    up = subprocess.run([EXTERI_MAIL, "server", "up", "--relay", f"127.0.0.1:{SINK_PORT}",
-                         "--json"], capture_output=True, text=True)
+    up = subprocess.run(
+        [EXTERI_MAIL, "server", "up", "--relay", f"127.0.0.1:{SINK_PORT}", "--json"],
+        capture_output=True,
+        text=True,
+    )
     if up.returncode != 0:
         sys.exit(up.stderr.strip())
     stack = Stack(STATE_DIR, sink=None, status=json.loads(up.stdout))
@@ -89,8 +106,10 @@ def main() -> None:
     with smtp(stack) as client:
         client.send_message(message("amico@ext.test", easy, f"Easy {stamp}"))
     got = outside_has(f"Easy {stamp}")
-    say(f"Easy   {easy}: a message sent to it over SMTP arrived at the user's own "
-        f"mailbox {got['X-RcptTo']} (envelope sender {got['X-MailFrom']})")
+    say(
+        f"Easy   {easy}: a message sent to it over SMTP arrived at the user's own "
+        f"mailbox {got['X-RcptTo']} (envelope sender {got['X-MailFrom']})"
+    )
 
     outbox, password = account(stack, "outbox")
     with submission(stack, outbox, password) as client:
@@ -99,9 +118,11 @@ def main() -> None:
         client.mail("mario.rossi@esteri.org")
         refused = client.rcpt("amica@ext.test")
     got = outside_has(f"Outbox {stamp}")
-    say(f"Outbox {outbox}: logged in on port 587 (STARTTLS) and sent as itself to "
+    say(
+        f"Outbox {outbox}: logged in on port 587 (STARTTLS) and sent as itself to "
         f"{got['X-RcptTo']}; sending as mario.rossi@esteri.org was refused "
-        f"({refused[0]} {refused[1].decode()[:40]}...)")
+        f"({refused[0]} {refused[1].decode()[:40]}...)"
+    )
 
     plus, plus_password = account(stack, "plus")
     with smtp(stack) as client:
@@ -116,16 +137,18 @@ def main() -> None:
     pop.quit()
     rows = stack.doveadm("-f", "tab", "quota", "get", "-u", plus).stdout.splitlines()
     quota = dict(zip(rows[0].split("\t"), rows[1].split("\t")))
-    say(f"Plus   {plus}: the message is in its mailbox, read over IMAPS "
+    say(
+        f"Plus   {plus}: the message is in its mailbox, read over IMAPS "
         f"({len(found)} found) and POP3S ({count} message(s) in all); quota "
-        f"{quota['Value']} of {quota['Limit']} KiB used")
+        f"{quota['Value']} of {quota['Limit']} KiB used"
+    )
 
     say(f"""
 Try it by hand (passwords just set):
   {outbox:<26} password {password}   (SMTP submission only)
   {plus:<26} password {plus_password}   (IMAP, POP3, SMTP)
   submission  127.0.0.1:587 STARTTLS, or 465 TLS;  IMAP 143/993, POP3 110/995
-  the certificate is {STATE_DIR / 'tls' / 'cert.pem'} (self-signed)
+  the certificate is {STATE_DIR / "tls" / "cert.pem"} (self-signed)
   mail for outside addresses lands in the Maildir {OUTSIDE}
   .venv/bin/exteri-mail account list     .venv/bin/exteri-mail server status
   e.g. openssl s_client -connect 127.0.0.1:993 -quiet  then: a LOGIN {plus} <password>""")

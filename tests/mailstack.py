@@ -13,7 +13,9 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-EXTERI_MAIL = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "exteri-mail")
+EXTERI_MAIL = str(
+    Path(__file__).resolve().parent.parent / ".venv" / "bin" / "exteri-mail"
+)
 
 
 def free_port() -> int:
@@ -50,19 +52,29 @@ class Sink:
     received: list[Received] = field(default_factory=list)
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                      envelope.original_content or envelope.content))
+        self.received.append(
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.original_content or envelope.content,
+            )
+        )
         return "250 OK"
 
-    def wait_for(self, rcpt: str, subject: str | None = None,
-                 timeout: float = 15) -> Received:
+    def wait_for(
+        self, rcpt: str, subject: str | None = None, timeout: float = 15
+    ) -> Received:
         def match():
             for item in self.received:
                 if rcpt.lower() in (r.lower() for r in item.rcpt_tos) and (
-                        subject is None or item.message["Subject"] == subject):
+                    subject is None or item.message["Subject"] == subject
+                ):
                     return item
             return None
-        return wait(match, timeout, f"no message for {rcpt} ({subject}) reached the sink")
+
+        return wait(
+            match, timeout, f"no message for {rcpt} ({subject}) reached the sink"
+        )
 
     def start(self) -> Controller:
         controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -70,7 +82,9 @@ class Sink:
         return controller
 
 
-def wait(predicate, timeout: float = 15, message: str = "timed out", step: float = 0.05):
+def wait(
+    predicate, timeout: float = 15, message: str = "timed out", step: float = 0.05
+):
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
@@ -91,23 +105,48 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "EXTERI_MAIL_CONFIG": str(self.state_dir / "exteri-mail.toml")}
+        return {
+            **os.environ,
+            "EXTERI_MAIL_CONFIG": str(self.state_dir / "exteri-mail.toml"),
+        }
 
     def port(self, name: str) -> int:
         return int(self.status["endpoints"][name].rsplit(":", 1)[1])
 
-    def cli(self, *args: str, input: str | None = None, check: bool = True
-            ) -> subprocess.CompletedProcess:
-        result = subprocess.run([EXTERI_MAIL, "--operator", "tester", *args],
-                                capture_output=True, text=True, input=input, env=self.env,
-                                timeout=120)
+    def cli(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [EXTERI_MAIL, "--operator", "tester", *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            env=self.env,
+            timeout=120,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"exteri-mail {' '.join(args)}: {result.stderr}")
         return result
 
-    def create(self, first: str, last: str, plan: str = "easy", forward: str | None = None,
-               alias: bool = False) -> dict:
-        args = ["account", "create", "--first", first, "--last", last, "--plan", plan, "--json"]
+    def create(
+        self,
+        first: str,
+        last: str,
+        plan: str = "easy",
+        forward: str | None = None,
+        alias: bool = False,
+    ) -> dict:
+        args = [
+            "account",
+            "create",
+            "--first",
+            first,
+            "--last",
+            last,
+            "--plan",
+            plan,
+            "--json",
+        ]
         if forward:
             args += ["--forward", forward]
         if alias:
@@ -115,17 +154,26 @@ class Stack:
         return json.loads(self.cli(*args).stdout)
 
     def postfix(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["postfix", "-c", str(self.state_dir / "postfix"), *args],
-                              capture_output=True, text=True)
+        return subprocess.run(
+            ["postfix", "-c", str(self.state_dir / "postfix"), *args],
+            capture_output=True,
+            text=True,
+        )
 
     def queue(self) -> list[dict]:
-        out = subprocess.run(["postqueue", "-c", str(self.state_dir / "postfix"), "-j"],
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["postqueue", "-c", str(self.state_dir / "postfix"), "-j"],
+            capture_output=True,
+            text=True,
+        ).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     def doveadm(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["doveadm", "-c", str(self.state_dir / "dovecot" / "dovecot.conf"),
-                               *args], capture_output=True, text=True)
+        return subprocess.run(
+            ["doveadm", "-c", str(self.state_dir / "dovecot" / "dovecot.conf"), *args],
+            capture_output=True,
+            text=True,
+        )
 
     def log(self, name: str = "postfix") -> str:
         return (self.state_dir / "log" / f"{name}.log").read_text(errors="replace")

@@ -13,8 +13,9 @@ def tls_context(stack) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(stack.state_dir / "tls" / "cert.pem"))
 
 
-def message(sender: str, to: str, subject: str, body: str = "Ciao!\n",
-            size: int = 0) -> EmailMessage:
+def message(
+    sender: str, to: str, subject: str, body: str = "Ciao!\n", size: int = 0
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
     msg["X-Exteri-Test"] = "kept intact"
@@ -23,17 +24,23 @@ def message(sender: str, to: str, subject: str, body: str = "Ciao!\n",
 
 
 def smtp(stack, source: str = "127.0.0.1") -> smtplib.SMTP:
-    client = smtplib.SMTP("127.0.0.1", stack.port("smtp"), source_address=(source, 0),
-                          timeout=30)
+    client = smtplib.SMTP(
+        "127.0.0.1", stack.port("smtp"), source_address=(source, 0), timeout=30
+    )
     client.ehlo("client.ext.test")
     return client
 
 
-def submission(stack, user: str | None = None, password: str | None = None,
-               source: str = "127.0.0.2") -> smtplib.SMTP:
+def submission(
+    stack,
+    user: str | None = None,
+    password: str | None = None,
+    source: str = "127.0.0.2",
+) -> smtplib.SMTP:
     """Port 587 with STARTTLS, from another loopback address (not mynetworks)."""
-    client = smtplib.SMTP("127.0.0.1", stack.port("submission"), source_address=(source, 0),
-                          timeout=30)
+    client = smtplib.SMTP(
+        "127.0.0.1", stack.port("submission"), source_address=(source, 0), timeout=30
+    )
     client.ehlo("laptop.ext.test")
     client.starttls(context=tls_context(stack))
     client.ehlo("laptop.ext.test")

@@ -4,8 +4,17 @@ import json
 
 import pytest
 
-PLUS_FIELDS = {"address", "first_name", "last_name", "plan", "status", "forward", "alias",
-               "quota_bytes", "created_at"}
+PLUS_FIELDS = {
+    "address",
+    "first_name",
+    "last_name",
+    "plan",
+    "status",
+    "forward",
+    "alias",
+    "quota_bytes",
+    "created_at",
+}
 
 
 def create(cli, first="Mario", last="Rossi", *extra):
@@ -13,8 +22,10 @@ def create(cli, first="Mario", last="Rossi", *extra):
 
 
 def counts(registry) -> tuple:
-    return registry.query("SELECT (SELECT count(*) FROM accounts), "
-                          "(SELECT count(*) FROM addresses), (SELECT count(*) FROM audit_log)")[0]
+    return registry.query(
+        "SELECT (SELECT count(*) FROM accounts), "
+        "(SELECT count(*) FROM addresses), (SELECT count(*) FROM audit_log)"
+    )[0]
 
 
 def test_create_easy_prints_the_account_and_no_password(cli):
@@ -48,29 +59,81 @@ def test_human_output_of_show(cli):
     result = cli("account", "show", "ANNA.DANGELO@ESTERI.ORG")
 
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0].split() == ["address", "anna.dangelo@esteri.org"]
+    assert result.stdout.splitlines()[0].split() == [
+        "address",
+        "anna.dangelo@esteri.org",
+    ]
     assert "last name         D'Angelo" in result.stdout
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--first", "", "--last", "Rossi", "--forward", "m@ext.test"], "first name is empty"),
-        (["--first", "M" * 200, "--last", "Rossi", "--forward", "m@ext.test"], "limit is 64"),
-        (["--first", "Mario'; DROP TABLE accounts;--", "--last", "Rossi", "--forward",
-          "m@ext.test"], "first name contains ';'"),
-        (["--first", "Mario", "--last", "Rossi\r\nBcc: x@ext.test", "--forward", "m@ext.test"],
-         "last name contains U+000D"),
-        (["--first", "Mario", "--last", "Rossi", "--forward", "not-an-address"],
-         "forward address 'not-an-address' is not valid"),
-        (["--first", "Mario", "--last", "Rossi", "--forward", "m@ext.test\r\nBcc: y@ext.test"],
-         "is not valid"),
-        (["--first", "Mario", "--last", "Rossi", "--forward", "mario.rossi@esteri.org"],
-         "makes a loop"),
-        (["--first", "Mario", "--last", "Rossi", "--forward", "chiunque@EXTERI.IT"],
-         "makes a loop"),
+        (
+            ["--first", "", "--last", "Rossi", "--forward", "m@ext.test"],
+            "first name is empty",
+        ),
+        (
+            ["--first", "M" * 200, "--last", "Rossi", "--forward", "m@ext.test"],
+            "limit is 64",
+        ),
+        (
+            [
+                "--first",
+                "Mario'; DROP TABLE accounts;--",
+                "--last",
+                "Rossi",
+                "--forward",
+                "m@ext.test",
+            ],
+            "first name contains ';'",
+        ),
+        (
+            [
+                "--first",
+                "Mario",
+                "--last",
+                "Rossi\r\nBcc: x@ext.test",
+                "--forward",
+                "m@ext.test",
+            ],
+            "last name contains U+000D",
+        ),
+        (
+            ["--first", "Mario", "--last", "Rossi", "--forward", "not-an-address"],
+            "forward address 'not-an-address' is not valid",
+        ),
+        (
+            [
+                "--first",
+                "Mario",
+                "--last",
+                "Rossi",
+                "--forward",
+                "m@ext.test\r\nBcc: y@ext.test",
+            ],
+            "is not valid",
+        ),
+        (
+            [
+                "--first",
+                "Mario",
+                "--last",
+                "Rossi",
+                "--forward",
+                "mario.rossi@esteri.org",
+            ],
+            "makes a loop",
+        ),
+        (
+            ["--first", "Mario", "--last", "Rossi", "--forward", "chiunque@EXTERI.IT"],
+            "makes a loop",
+        ),
         (["--first", "Mario", "--last", "Rossi"], "needs a forward address"),
-        (["--first", "Mario", "--last", "Rossi", "--plan", "outbox"], "needs a forward address"),
+        (
+            ["--first", "Mario", "--last", "Rossi", "--plan", "outbox"],
+            "needs a forward address",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_1_and_changes_nothing(cli, registry, args, message):
@@ -87,15 +150,25 @@ def test_bad_input_is_one_line_exit_1_and_changes_nothing(cli, registry, args, m
 
 
 def test_unknown_plan_is_a_usage_error(cli, registry):
-    result = cli("account", "create", "--first", "Mario", "--last", "Rossi", "--plan", "gold")
+    result = cli(
+        "account", "create", "--first", "Mario", "--last", "Rossi", "--plan", "gold"
+    )
 
     assert result.exit_code == 2
     assert "gold" in result.stderr
     assert counts(registry) == (0, 0, 0)
 
 
-@pytest.mark.parametrize("command", [["show"], ["suspend"], ["plan", "X", "plus"],
-                                     ["forward", "X", "a@ext.test"], ["close"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show"],
+        ["suspend"],
+        ["plan", "X", "plus"],
+        ["forward", "X", "a@ext.test"],
+        ["close"],
+    ],
+)
 def test_unknown_address(cli, command):
     args = [part if part != "X" else "nessuno.qui@esteri.org" for part in command]
     if "nessuno.qui@esteri.org" not in args:
@@ -104,8 +177,9 @@ def test_unknown_address(cli, command):
     result = cli("account", *args)
 
     assert result.exit_code == 1
-    assert result.stderr.strip() == ("exteri-mail: no account has the address "
-                                     "'nessuno.qui@esteri.org'")
+    assert result.stderr.strip() == (
+        "exteri-mail: no account has the address 'nessuno.qui@esteri.org'"
+    )
 
 
 def test_address_outside_our_domains_is_refused(cli):
@@ -141,20 +215,32 @@ def test_plan_changes_go_both_ways_and_leaving_plus_keeps_the_mailbox(cli):
     assert data["plan"] == "easy" and "password" not in data
     assert any("mailbox and its mail are kept" in note for note in data["notes"])
 
-    to_outbox = json.loads(cli("account", "plan", "anna.neri@exteri.it", "outbox",
-                               "--json").stdout)
+    to_outbox = json.loads(
+        cli("account", "plan", "anna.neri@exteri.it", "outbox", "--json").stdout
+    )
     assert to_outbox["services"] == ["smtp"] and to_outbox["password"]
-    back = json.loads(cli("account", "plan", "anna.neri@esteri.org", "plus", "--json").stdout)
+    back = json.loads(
+        cli("account", "plan", "anna.neri@esteri.org", "plus", "--json").stdout
+    )
     assert back["services"] == ["smtp", "imap", "pop3"] and "password" not in back
 
 
 def test_alias_forward_and_password_commands(cli, registry):
     create(cli, "Sara", "Colombo", "--forward", "sara@ext.test")
 
-    on = json.loads(cli("account", "alias", "sara.colombo@esteri.org", "on", "--json").stdout)
+    on = json.loads(
+        cli("account", "alias", "sara.colombo@esteri.org", "on", "--json").stdout
+    )
     assert on["alias"] == "sara.colombo@exteri.it"
-    moved = json.loads(cli("account", "forward", "sara.colombo@exteri.it",
-                           "Sara.Nuova@Ext.Test", "--json").stdout)
+    moved = json.loads(
+        cli(
+            "account",
+            "forward",
+            "sara.colombo@exteri.it",
+            "Sara.Nuova@Ext.Test",
+            "--json",
+        ).stdout
+    )
     assert moved["forward"] == "Sara.Nuova@ext.test"
 
     easy_pw = cli("account", "password", "sara.colombo@esteri.org")
@@ -163,52 +249,86 @@ def test_alias_forward_and_password_commands(cli, registry):
 
     cli("account", "plan", "sara.colombo@esteri.org", "outbox")
     old = registry.query("SELECT password_hash FROM accounts")[0][0]
-    fresh = json.loads(cli("account", "password", "sara.colombo@esteri.org", "--json").stdout)
-    assert fresh["password"] and registry.query("SELECT password_hash FROM accounts")[0][0] != old
+    fresh = json.loads(
+        cli("account", "password", "sara.colombo@esteri.org", "--json").stdout
+    )
+    assert (
+        fresh["password"]
+        and registry.query("SELECT password_hash FROM accounts")[0][0] != old
+    )
 
 
 def test_suspend_resume_close_reopen_and_retirement(cli, registry):
     create(cli, "Carla", "Gialli", "--forward", "carla@ext.test")
 
-    assert json.loads(cli("account", "suspend", "carla.gialli@esteri.org",
-                          "--json").stdout)["status"] == "suspended"
-    assert "it is suspended" in cli("account", "suspend", "carla.gialli@esteri.org").stderr
+    assert (
+        json.loads(
+            cli("account", "suspend", "carla.gialli@esteri.org", "--json").stdout
+        )["status"]
+        == "suspended"
+    )
+    assert (
+        "it is suspended" in cli("account", "suspend", "carla.gialli@esteri.org").stderr
+    )
     cli("account", "resume", "carla.gialli@esteri.org")
     cli("account", "close", "carla.gialli@esteri.org")
 
     again = create(cli, "Carla", "Gialli", "--forward", "altra@ext.test")
     assert again.exit_code == 1
-    assert "is retired (its account is closed) and is never given to anyone else" in again.stderr
+    assert (
+        "is retired (its account is closed) and is never given to anyone else"
+        in again.stderr
+    )
 
-    reopened = json.loads(cli("account", "reopen", "carla.gialli@esteri.org", "--json").stdout)
+    reopened = json.loads(
+        cli("account", "reopen", "carla.gialli@esteri.org", "--json").stdout
+    )
     assert reopened["status"] == "active" and reopened["forward"] == "carla@ext.test"
 
 
 def test_rename_keeps_the_old_address_for_the_same_person(cli, registry):
     create(cli, "Giulia", "Conti", "--forward", "giulia@ext.test")
 
-    renamed = json.loads(cli("account", "rename", "giulia.conti@esteri.org", "--first",
-                             "Giulia", "--last", "Ferri", "--json").stdout)
+    renamed = json.loads(
+        cli(
+            "account",
+            "rename",
+            "giulia.conti@esteri.org",
+            "--first",
+            "Giulia",
+            "--last",
+            "Ferri",
+            "--json",
+        ).stdout
+    )
 
     assert renamed["address"] == "giulia.ferri@esteri.org"
     assert renamed["former_addresses"] == ["giulia.conti@esteri.org"]
-    assert json.loads(cli("account", "show", "giulia.conti@esteri.org",
-                          "--json").stdout)["address"] == "giulia.ferri@esteri.org"
+    assert (
+        json.loads(cli("account", "show", "giulia.conti@esteri.org", "--json").stdout)[
+            "address"
+        ]
+        == "giulia.ferri@esteri.org"
+    )
     taken = create(cli, "Giulia", "Conti", "--forward", "altra@ext.test")
     assert taken.exit_code == 1 and "already taken" in taken.stderr
-    aliases = registry.query("SELECT local_part, destination FROM mail_aliases ORDER BY 1",
-                             dsn=registry.mail_dsn)
+    aliases = registry.query(
+        "SELECT local_part, destination FROM mail_aliases ORDER BY 1",
+        dsn=registry.mail_dsn,
+    )
     assert ("giulia.conti", "giulia.ferri@esteri.org") in aliases
 
 
 def test_quota_command(cli):
     create(cli, "Dario", "Greco", "--plan", "plus")
 
-    small = json.loads(cli("account", "quota", "dario.greco@esteri.org", "100K",
-                           "--json").stdout)
+    small = json.loads(
+        cli("account", "quota", "dario.greco@esteri.org", "100K", "--json").stdout
+    )
     assert small["quota_bytes"] == 102400
-    back = json.loads(cli("account", "quota", "dario.greco@esteri.org", "default",
-                          "--json").stdout)
+    back = json.loads(
+        cli("account", "quota", "dario.greco@esteri.org", "default", "--json").stdout
+    )
     assert back["quota_bytes"] == 1024**3
     bad = cli("account", "quota", "dario.greco@esteri.org", "lots")
     assert bad.exit_code == 1 and "size 'lots' is not valid" in bad.stderr
@@ -223,26 +343,41 @@ def test_list_filters_and_json(cli):
 
     assert everyone.stdout.splitlines()[0].split()[:3] == ["ADDRESS", "PLAN", "STATUS"]
     assert [a["address"] for a in plus] == ["anna.neri@esteri.org"]
-    assert json.loads(cli("account", "list", "--status", "closed", "--json").stdout) == []
+    assert (
+        json.loads(cli("account", "list", "--status", "closed", "--json").stdout) == []
+    )
 
 
 def test_domain_list_and_db_init_twice(cli):
     assert cli("db", "init").exit_code == 0
     assert cli("db", "init").exit_code == 0
     domains = json.loads(cli("domain", "list", "--json").stdout)
-    assert domains == [{"name": "esteri.org", "kind": "primary"},
-                       {"name": "exteri.it", "kind": "alias"}]
+    assert domains == [
+        {"name": "esteri.org", "kind": "primary"},
+        {"name": "exteri.it", "kind": "alias"},
+    ]
 
 
 def test_audit_log_records_who_did_what_without_secrets(cli, registry):
     create(cli, "Anna", "Neri", "--plan", "plus")
-    cli("account", "forward", "anna.neri@esteri.org", "anna@ext.test", operator="giovanni")
+    cli(
+        "account",
+        "forward",
+        "anna.neri@esteri.org",
+        "anna@ext.test",
+        operator="giovanni",
+    )
     cli("account", "password", "anna.neri@esteri.org")
 
-    entries = json.loads(cli("audit", "--address", "anna.neri@exteri.it", "--json").stdout)
+    entries = json.loads(
+        cli("audit", "--address", "anna.neri@exteri.it", "--json").stdout
+    )
 
-    assert [e["action"] for e in entries] == ["account.create", "account.forward",
-                                              "account.password"]
+    assert [e["action"] for e in entries] == [
+        "account.create",
+        "account.forward",
+        "account.password",
+    ]
     assert entries[1]["operator"] == "giovanni"
     assert entries[1]["before"]["forward"] is None
     assert entries[1]["after"]["forward"] == "anna@ext.test"
@@ -251,7 +386,12 @@ def test_audit_log_records_who_did_what_without_secrets(cli, registry):
 
 
 def test_help_everywhere(cli):
-    for args in (["--help"], ["account", "--help"], ["account", "create", "--help"],
-                 ["server", "up", "--help"], ["audit", "--help"]):
+    for args in (
+        ["--help"],
+        ["account", "--help"],
+        ["account", "create", "--help"],
+        ["server", "up", "--help"],
+        ["audit", "--help"],
+    ):
         result = cli(*args)
         assert result.exit_code == 0 and "Usage:" in result.stdout

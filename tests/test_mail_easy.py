@@ -11,7 +11,9 @@ pytestmark = pytest.mark.daemons
 
 def send(stack, rcpt: str, subject: str, sender: str = "amico@ext.test") -> None:
     with smtp(stack) as client:
-        client.send_message(message(sender, rcpt, subject), from_addr=sender, to_addrs=[rcpt])
+        client.send_message(
+            message(sender, rcpt, subject), from_addr=sender, to_addrs=[rcpt]
+        )
 
 
 def rcpt_reply(stack, rcpt: str, sender: str = "amico@ext.test") -> tuple[int, bytes]:
@@ -23,8 +25,11 @@ def rcpt_reply(stack, rcpt: str, sender: str = "amico@ext.test") -> tuple[int, b
 def test_forward_reaches_the_sink_in_any_case_and_via_the_alias(stack):
     stack.create("Lucia", "Bianchi", forward="lucia@ext.test", alias=True)
 
-    for rcpt in ("lucia.bianchi@esteri.org", "LUCIA.BIANCHI@ESTERI.ORG",
-                 "lucia.bianchi@exteri.it"):
+    for rcpt in (
+        "lucia.bianchi@esteri.org",
+        "LUCIA.BIANCHI@ESTERI.ORG",
+        "lucia.bianchi@exteri.it",
+    ):
         send(stack, rcpt, f"per {rcpt}")
         got = stack.sink.wait_for("lucia@ext.test", f"per {rcpt}")
         assert got.message["X-Exteri-Test"] == "kept intact"
@@ -45,7 +50,9 @@ def test_alias_domain_is_refused_when_the_alias_is_off(stack):
 def test_K02_unknown_address_is_refused_at_rcpt_and_nothing_queued(stack, domain):
     before = len(stack.sink.received)
 
-    code, reply = rcpt_reply(stack, f"nessuno.qui@{domain}", sender="sconosciuto@ext.test")
+    code, reply = rcpt_reply(
+        stack, f"nessuno.qui@{domain}", sender="sconosciuto@ext.test"
+    )
 
     assert code == 550
     assert b"nessuno.qui" in reply
@@ -95,9 +102,14 @@ def test_K06_mixed_case_address_is_delivered(stack):
 def test_K03_forward_into_our_domains_is_refused_and_nothing_changes(stack):
     stack.create("Giulia", "Conti", forward="giulia@ext.test")
 
-    for target in ("giulia.conti@exteri.it", "lucia.bianchi@esteri.org",
-                   "GIULIA.CONTI@ESTERI.ORG"):
-        result = stack.cli("account", "forward", "giulia.conti@esteri.org", target, check=False)
+    for target in (
+        "giulia.conti@exteri.it",
+        "lucia.bianchi@esteri.org",
+        "GIULIA.CONTI@ESTERI.ORG",
+    ):
+        result = stack.cli(
+            "account", "forward", "giulia.conti@esteri.org", target, check=False
+        )
         assert result.returncode == 1
         assert "makes a loop" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
@@ -109,5 +121,23 @@ def test_K03_forward_into_our_domains_is_refused_and_nothing_changes(stack):
 def test_smtp_error_does_not_leak_a_bounce(stack):
     with smtp(stack) as client:
         with pytest.raises(smtplib.SMTPRecipientsRefused):
-            client.sendmail("amico@ext.test", ["nessuno.qui@esteri.org"], b"Subject: x\r\n\r\nx")
+            client.sendmail(
+                "amico@ext.test", ["nessuno.qui@esteri.org"], b"Subject: x\r\n\r\nx"
+            )
     assert stack.queue() == []
+
+
+@pytest.mark.parametrize(
+    "rcpt",
+    [
+        "postmaster@esteri.org",
+        "abuse@exteri.it",
+        "assistenza@esteri.org",
+        "POSTMASTER@EXTERI.IT",
+    ],
+)
+def test_role_addresses_reach_the_operators(stack, rcpt):
+    send(stack, rcpt, f"ruolo {rcpt}")
+
+    got = stack.sink.wait_for("operatori@ext.test", f"ruolo {rcpt}")
+    assert got.rcpt_tos == ["operatori@ext.test"]

@@ -25,17 +25,30 @@ def test_K04_database_down_defers_and_recovers_without_loss(stack):
     try:
         assert 400 <= rcpt_code(stack, rcpt) < 500
         sent = subprocess.run(
-            ["sendmail", "-C", str(stack.state_dir / "postfix"), "-f", "mittente@ext.test",
-             rcpt], input=queued.as_bytes(), capture_output=True)
+            [
+                "sendmail",
+                "-C",
+                str(stack.state_dir / "postfix"),
+                "-f",
+                "mittente@ext.test",
+                rcpt,
+            ],
+            input=queued.as_bytes(),
+            capture_output=True,
+        )
         assert sent.returncode == 0, sent.stderr
     finally:
         postgres.ensure_running()
 
-    wait(lambda: rcpt_code(stack, rcpt) == 250, timeout=20,
-         message="Postfix still refuses after PostgreSQL came back")
+    wait(
+        lambda: rcpt_code(stack, rcpt) == 250,
+        timeout=20,
+        message="Postfix still refuses after PostgreSQL came back",
+    )
     stack.sink.wait_for("irene@ext.test", "durante il guasto", timeout=30)
-    copies = [m for m in stack.sink.received
-              if m.message["Subject"] == "durante il guasto"]
+    copies = [
+        m for m in stack.sink.received if m.message["Subject"] == "durante il guasto"
+    ]
     assert len(copies) == 1
     assert not [m for m in stack.sink.received if "mittente@ext.test" in m.rcpt_tos]
     assert "registry reachable again" in stack.log("watch")

@@ -20,8 +20,9 @@ def try_sender(client, sender: str) -> tuple[int, bytes]:
 
 @pytest.fixture(scope="module")
 def sara(stack):
-    account = stack.create("Sara", "Colombo", plan="outbox", forward="sara@ext.test",
-                           alias=True)
+    account = stack.create(
+        "Sara", "Colombo", plan="outbox", forward="sara@ext.test", alias=True
+    )
     return account["address"], account["password"]
 
 
@@ -32,8 +33,9 @@ def luca(stack):
 
 
 def test_auth_is_not_offered_before_starttls_on_587_nor_on_25(stack):
-    with smtplib.SMTP("127.0.0.1", stack.port("submission"),
-                      source_address=("127.0.0.2", 0)) as client:
+    with smtplib.SMTP(
+        "127.0.0.1", stack.port("submission"), source_address=("127.0.0.2", 0)
+    ) as client:
         client.ehlo("laptop.ext.test")
         assert not client.has_extn("auth")
         assert client.has_extn("starttls")
@@ -57,7 +59,10 @@ def test_K08_alias_address_is_a_sender_only_while_the_alias_is_on(stack, sara):
     alias = address.replace("@esteri.org", "@exteri.it")
     with submission(stack, address, password) as client:
         client.send_message(message(alias, "amica@ext.test", "dal vecchio indirizzo"))
-    assert stack.sink.wait_for("amica@ext.test", "dal vecchio indirizzo").mail_from == alias
+    assert (
+        stack.sink.wait_for("amica@ext.test", "dal vecchio indirizzo").mail_from
+        == alias
+    )
 
     stack.cli("account", "alias", address, "off")
     try:
@@ -108,14 +113,19 @@ def test_outbox_user_cannot_use_imap_or_pop3(stack, sara):
         pop3(stack, *sara)
 
 
-@pytest.mark.parametrize("password", ["Perché-2025!", "una frase con spazi dentro",
-                                      "x" * 70 + "é"])
+@pytest.mark.parametrize(
+    "password", ["Perché-2025!", "una frase con spazi dentro", "x" * 70 + "é"]
+)
 def test_K11_unusual_passwords_log_in(stack, password):
     name = {"P": "Alda", "u": "Bice", "x": "Clio"}[password[0]]
     account = stack.create(name, "Pavan", plan="outbox", forward="pavan@ext.test")
-    stack.cli("account", "password", account["address"], "--stdin", input=password + "\n")
+    stack.cli(
+        "account", "password", account["address"], "--stdin", input=password + "\n"
+    )
 
-    hashed = stack.doveadm("auth", "test", "-x", "service=smtp", account["address"], password)
+    hashed = stack.doveadm(
+        "auth", "test", "-x", "service=smtp", account["address"], password
+    )
     assert hashed.returncode == 0, hashed.stdout + hashed.stderr
     with submission(stack, account["address"], password) as client:
         assert try_sender(client, account["address"])[0] == 250

@@ -43,10 +43,14 @@ def chiara(stack):
 def test_mail_is_read_over_imap_and_pop3_with_starttls_and_implicit_tls(stack, chiara):
     address, password = chiara
     deliver(stack, address, "benvenuta")
-    wait(lambda: inbox_count(stack, address) >= 1, message="not delivered to the Maildir")
+    wait(
+        lambda: inbox_count(stack, address) >= 1, message="not delivered to the Maildir"
+    )
 
     assert "benvenuta" in subjects_over_imap(stack, address, password)
-    assert "benvenuta" in subjects_over_imap(stack, address, password, implicit_tls=True)
+    assert "benvenuta" in subjects_over_imap(
+        stack, address, password, implicit_tls=True
+    )
     for implicit in (False, True):
         client = pop3(stack, address, password, implicit_tls=implicit)
         count, _ = client.stat()
@@ -82,16 +86,24 @@ def test_K09_full_mailbox_is_refused_at_smtp_time_and_nothing_bounces(stack):
     address = account["address"]
     stack.cli("account", "quota", address, "100K")
     deliver(stack, address, "quasi pieno", size=90 * 1024)
-    wait(lambda: inbox_count(stack, address) == 1)
+    # Crossing 80% of the quota puts a warning into the mailbox itself.
+    wait(lambda: inbox_count(stack, address) == 2, message="no quota warning")
+    assert "Mailbox 80% full" in " ".join(
+        subjects_over_imap(stack, address, account["password"])
+    )
 
     with smtp(stack) as client:
-        with pytest.raises((smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)) as err:
-            client.send_message(message("amico@ext.test", address, "troppo", size=50 * 1024))
+        with pytest.raises(
+            (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
+        ) as err:
+            client.send_message(
+                message("amico@ext.test", address, "troppo", size=50 * 1024)
+            )
     refusal = str(err.value)
     assert "552" in refusal or "452" in refusal
     assert "Mailbox is full" in refusal or "5.2.2" in refusal
     assert stack.queue() == []
-    assert inbox_count(stack, address) == 1
+    assert inbox_count(stack, address) == 2
 
     deliver(stack, easy["address"], "non riguarda Easy", size=50 * 1024)
     stack.sink.wait_for("ettore@ext.test", "non riguarda Easy")
@@ -116,3 +128,16 @@ def test_K10_plus_easy_plus_restores_the_quota_and_keeps_the_mail(stack):
     password = json.loads(up.stdout)["password"]
     assert "1048576" in stack.doveadm("quota", "get", "-u", address).stdout
     assert subjects_over_imap(stack, address, password) == ["da conservare"]
+
+
+def test_K12_accented_name_logs_in_over_sasl_and_imap(stack):
+    account = stack.create("Nicolò", "D'Amico", plan="plus")
+    address, password = account["address"], account["password"]
+    assert address == "nicolo.damico@esteri.org"
+
+    with submission(stack, address, password) as client:
+        client.mail(address)
+        assert client.rcpt("amico@ext.test")[0] == 250
+    client = imap(stack, address, password, implicit_tls=True)
+    assert client.select("INBOX")[0] == "OK"
+    client.logout()

@@ -58,7 +58,9 @@ def test_K05_check_catches_a_typo_in_a_lookup_query(stack, tmp_path, file, good,
 
 def test_check_passes_on_a_clean_tree(stack, tmp_path):
     rendered(stack, tmp_path)
-    assert stack.cli("server", "check", str(tmp_path)).stdout.strip() == "configuration ok"
+    assert (
+        stack.cli("server", "check", str(tmp_path)).stdout.strip() == "configuration ok"
+    )
 
 
 def test_K05_apply_with_a_broken_setting_keeps_the_old_config_serving(stack):
@@ -94,6 +96,15 @@ def test_second_up_is_harmless(stack):
 def test_status_lists_every_endpoint(stack):
     info = json.loads(stack.cli("server", "status", "--json").stdout)
 
-    assert set(info["endpoints"]) >= {"smtp", "submission", "submissions", "imap", "imaps",
-                                      "pop3", "pop3s"}
-    assert all(url.startswith(("smtp", "imap", "pop3")) for url in info["endpoints"].values())
+    assert set(info["endpoints"]) >= {
+        "smtp",
+        "submission",
+        "submissions",
+        "imap",
+        "imaps",
+        "pop3",
+        "pop3s",
+    }
+    assert all(
+        url.startswith(("smtp", "imap", "pop3")) for url in info["endpoints"].values()
+    )

@@ -7,8 +7,19 @@ from ..plans import PLANS
 from .output import emit, fields, json_option, table
 
 PLAN_CHOICE = click.Choice(list(PLANS), case_sensitive=False)
-SHOW_KEYS = ("address", "first_name", "last_name", "plan", "status", "forward",
-             "alias", "quota_bytes", "services", "former_addresses", "created_at")
+SHOW_KEYS = (
+    "address",
+    "first_name",
+    "last_name",
+    "plan",
+    "status",
+    "forward",
+    "alias",
+    "quota_bytes",
+    "services",
+    "former_addresses",
+    "created_at",
+)
 
 
 @click.group("account")
@@ -27,7 +38,9 @@ def _report(outcome: accounts.Outcome, as_json: bool) -> None:
         fields(outcome.account, SHOW_KEYS)
         if outcome.password is not None:
             click.echo(f"password    {outcome.password}")
-            click.echo("(shown once: give it to the user now; it is stored only as a hash)")
+            click.echo(
+                "(shown once: give it to the user now; it is stored only as a hash)"
+            )
         for note in outcome.notes:
             click.echo(f"note: {note}")
 
@@ -58,7 +71,11 @@ def list_(app, plan, status, as_json):
     """List accounts, optionally of one plan or status."""
     with app.registry() as reg:
         rows = accounts.listing(reg, plan, status)
-    emit(rows, as_json, lambda r: table(r, ["address", "plan", "status", "forward", "alias"]))
+    emit(
+        rows,
+        as_json,
+        lambda r: table(r, ["address", "plan", "status", "forward", "alias"]),
+    )
 
 
 @group.command("show")
@@ -110,8 +127,12 @@ def alias(app, address, state, as_json):
 
 @group.command("password")
 @click.argument("address")
-@click.option("--stdin", "from_stdin", is_flag=True,
-              help="Read the new password from standard input instead of generating one.")
+@click.option(
+    "--stdin",
+    "from_stdin",
+    is_flag=True,
+    help="Read the new password from standard input instead of generating one.",
+)
 @json_option
 @click.pass_obj
 def password(app, address, from_stdin, as_json):

@@ -24,5 +24,7 @@ def group(app, address, limit, as_json):
 def _print(rows):
     for row in rows:
         change = {"before": row["before"], "after": row["after"]}
-        click.echo(f"{row['at']:%Y-%m-%d %H:%M:%S}  {row['operator']}  {row['action']}  "
-                   f"{row['target'] or '-'}  {json.dumps(change, ensure_ascii=False)}")
+        click.echo(
+            f"{row['at']:%Y-%m-%d %H:%M:%S}  {row['operator']}  {row['action']}  "
+            f"{row['target'] or '-'}  {json.dumps(change, ensure_ascii=False)}"
+        )

@@ -27,5 +27,10 @@ class AppContext:
     def registry(self) -> Iterator[Registry]:
         s = self.settings
         with db.transaction(s.dsn) as conn:
-            yield Registry(conn, s.primary_domain, s.alias_domain,
-                           current_operator(self.operator), test_domains=s.test_domains)
+            yield Registry(
+                conn,
+                s.primary_domain,
+                s.alias_domain,
+                current_operator(self.operator),
+                test_domains=s.test_domains,
+            )

@@ -17,7 +17,15 @@ def init(app):
     s = app.settings
     with db.transaction(s.dsn) as conn:
         db.init(conn, s.primary_domain, s.alias_domain, db.role_of(s.mail_dsn))
-        audit.record(conn, audit.current_operator(app.operator), "db.init", None,
-                     None, {"primary": s.primary_domain, "alias": s.alias_domain})
-    click.echo(f"registry ready at {db.describe(s.dsn)} "
-               f"(domains {s.primary_domain}, {s.alias_domain})")
+        audit.record(
+            conn,
+            audit.current_operator(app.operator),
+            "db.init",
+            None,
+            None,
+            {"primary": s.primary_domain, "alias": s.alias_domain},
+        )
+    click.echo(
+        f"registry ready at {db.describe(s.dsn)} "
+        f"(domains {s.primary_domain}, {s.alias_domain})"
+    )

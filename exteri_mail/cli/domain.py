@@ -16,5 +16,7 @@ def group() -> None:
 def list_(app, as_json):
     """List the primary and alias domains."""
     with app.registry() as reg:
-        rows = reg.conn.execute("SELECT name, kind FROM domains ORDER BY kind DESC").fetchall()
+        rows = reg.conn.execute(
+            "SELECT name, kind FROM domains ORDER BY kind DESC"
+        ).fetchall()
     emit(rows, as_json, lambda r: table(r, ["name", "kind"]))

@@ -22,7 +22,9 @@ def fields(record: dict, keys: Iterable[str] | None = None) -> None:
         value = record[key]
         if isinstance(value, list):
             value = ", ".join(map(str, value)) or "-"
-        click.echo(f"{key.replace('_', ' '):<{width}}  {'-' if value is None else value}")
+        click.echo(
+            f"{key.replace('_', ' '):<{width}}  {'-' if value is None else value}"
+        )
 
 
 def table(rows: list[dict], columns: list[str]) -> None:
@@ -30,7 +32,9 @@ def table(rows: list[dict], columns: list[str]) -> None:
         click.echo("(none)")
         return
     cells = [[("-" if r[c] is None else str(r[c])) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    widths = [
+        max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)
+    ]
     click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())

@@ -31,14 +31,20 @@ def live_path(settings: Settings, rel: str) -> Path:
 
 
 def daemons(settings: Settings) -> tuple[Postfix, Dovecot]:
-    return (Postfix(settings.path("postfix_dir")),
-            Dovecot(settings.path("dovecot_dir") / "dovecot.conf",
-                    settings.path("dovecot_run_dir")))
+    return (
+        Postfix(settings.path("postfix_dir")),
+        Dovecot(
+            settings.path("dovecot_dir") / "dovecot.conf",
+            settings.path("dovecot_run_dir"),
+        ),
+    )
 
 
 def apply(settings: Settings, start: bool = True) -> Applied:
     rendered = render_all(settings)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_ensure(settings.state_dir)))
+    staging = Path(
+        tempfile.mkdtemp(prefix=".staging-", dir=_ensure(settings.state_dir))
+    )
     try:
         write_tree(rendered, staging)
         check_tree(staging)
@@ -68,7 +74,9 @@ def apply(settings: Settings, start: bool = True) -> Applied:
                 raise  # a first start: there is no previous configuration
             _restore(previous, rendered, settings)
             _reload(postfix, dovecot)
-            raise ServerError(f"reload failed, previous configuration restored: {exc}") from None
+            raise ServerError(
+                f"reload failed, previous configuration restored: {exc}"
+            ) from None
         result.reloaded = True
     return result
 

@@ -13,15 +13,22 @@ from psycopg.conninfo import conninfo_to_dict
 from ..errors import ServerError
 
 PROBE = "probe.check@exteri-mail.invalid"
-_DOVECOT_VARS = {"%n": "probe.check", "%d": "exteri-mail.invalid", "%s": "imap",
-                 "%u": PROBE}
+_DOVECOT_VARS = {
+    "%n": "probe.check",
+    "%d": "exteri-mail.invalid",
+    "%s": "imap",
+    "%u": PROBE,
+}
 
 
 def _tool(args: list[str], ok_codes: tuple[int, ...] = (0,)) -> str | None:
     """Run a checker; its complaint (warnings count) or None when clean."""
     result = subprocess.run(args, capture_output=True, text=True, timeout=60)
-    complaints = [line for line in result.stderr.splitlines()
-                  if "warning:" in line or "fatal:" in line or "Error:" in line]
+    complaints = [
+        line
+        for line in result.stderr.splitlines()
+        if "warning:" in line or "fatal:" in line or "Error:" in line
+    ]
     if result.returncode not in ok_codes and not complaints:
         complaints = [result.stderr.strip() or f"exit status {result.returncode}"]
     return "; ".join(complaints) or None
@@ -29,8 +36,10 @@ def _tool(args: list[str], ok_codes: tuple[int, ...] = (0,)) -> str | None:
 
 def check_postfix(config_dir: Path) -> list[str]:
     problems = []
-    for args, what in ((["postconf", "-c", str(config_dir), "-n"], "main.cf"),
-                       (["postconf", "-c", str(config_dir), "-M"], "master.cf")):
+    for args, what in (
+        (["postconf", "-c", str(config_dir), "-n"], "main.cf"),
+        (["postconf", "-c", str(config_dir), "-M"], "master.cf"),
+    ):
         complaint = _tool(args)
         if complaint:
             problems.append(f"{config_dir / what}: {complaint}")
@@ -39,8 +48,10 @@ def check_postfix(config_dir: Path) -> list[str]:
     # broken map: a typo in a query, a wrong password, a missing view.
     for table in sorted((config_dir / "pgsql").glob("*.cf")):
         # postmap -q exits 1 for "not found", which is what the probe expects.
-        complaint = _tool(["postmap", "-c", str(config_dir), "-q", PROBE, f"pgsql:{table}"],
-                          ok_codes=(0, 1))
+        complaint = _tool(
+            ["postmap", "-c", str(config_dir), "-q", PROBE, f"pgsql:{table}"],
+            ok_codes=(0, 1),
+        )
         if complaint:
             problems.append(f"{table}: {complaint}")
     return problems
@@ -60,8 +71,10 @@ def check_dovecot(config_file: Path) -> list[str]:
 def _check_dovecot_sql(sql_conf: Path) -> list[str]:
     """Run the passdb/userdb queries of SQL_CONF once, as Dovecot would."""
     settings = dict(
-        line.split("=", 1) for line in sql_conf.read_text().splitlines()
-        if "=" in line and not line.lstrip().startswith("#"))
+        line.split("=", 1)
+        for line in sql_conf.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    )
     settings = {k.strip(): v.strip() for k, v in settings.items()}
     try:
         conninfo_to_dict(settings.get("connect", ""))
@@ -80,11 +93,15 @@ def _check_dovecot_sql(sql_conf: Path) -> list[str]:
                 with conn.transaction():
                     conn.execute(query.replace("%", "%%")).fetchall()
             except psycopg.Error as exc:
-                problems.append(f"{sql_conf}: {key} fails: {str(exc).strip().splitlines()[0]}")
+                problems.append(
+                    f"{sql_conf}: {key} fails: {str(exc).strip().splitlines()[0]}"
+                )
     return problems
 
 
 def check_tree(root: Path) -> None:
-    problems = check_postfix(root / "postfix") + check_dovecot(root / "dovecot" / "dovecot.conf")
+    problems = check_postfix(root / "postfix") + check_dovecot(
+        root / "dovecot" / "dovecot.conf"
+    )
     if problems:
         raise ServerError("configuration check failed:\n  " + "\n  ".join(problems))

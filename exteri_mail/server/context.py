@@ -26,15 +26,21 @@ def _database(mail_dsn: str) -> dict:
         "user": info["user"],
         "password": info["password"],
         "dovecot_connect": make_conninfo(
-            host=info["host"], port=port, dbname=info["dbname"],
-            user=info["user"], password=info["password"]),
+            host=info["host"],
+            port=port,
+            dbname=info["dbname"],
+            user=info["user"],
+            password=info["password"],
+        ),
     }
 
 
 def role_aliases(s: Settings) -> list[tuple[str, str]]:
     """postmaster@, abuse@ and the support address of every domain."""
     local_parts = (*ROLE_LOCAL_PARTS, s.support_local_part)
-    return [(f"{lp}@{domain}", s.operators) for domain in s.domains for lp in local_parts]
+    return [
+        (f"{lp}@{domain}", s.operators) for domain in s.domains for lp in local_parts
+    ]
 
 
 def build(s: Settings) -> dict:

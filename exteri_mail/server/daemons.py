@@ -12,12 +12,15 @@ from ..errors import ServerError
 log = logging.getLogger("exteri_mail.server")
 
 
-def run(args: list[str], check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+def run(
+    args: list[str], check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess:
     # Output goes through a file, not a pipe: a daemon that forks keeps its
     # inherited descriptors open, and reading a pipe would wait for it.
     with tempfile.TemporaryFile("w+") as out:
-        code = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                              timeout=timeout).returncode
+        code = subprocess.run(
+            args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=timeout
+        ).returncode
         out.seek(0)
         text = out.read()
     result = subprocess.CompletedProcess(args, code, text, text)
@@ -26,7 +29,9 @@ def run(args: list[str], check: bool = True, timeout: float = 60) -> subprocess.
         detail = (result.stderr or result.stdout).strip().splitlines()
         what = " ".join(a for a in args if not a.startswith("/"))
         errors = [line for line in detail if "rror" in line or "atal" in line]
-        reason = (errors or detail or [f"exit status {result.returncode}, see its log"])[0]
+        reason = (
+            errors or detail or [f"exit status {result.returncode}, see its log"]
+        )[0]
         raise ServerError(f"{what} failed: {reason}")
     return result
 
@@ -95,8 +100,9 @@ class Dovecot:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
-                raise ServerError(f"dovecot did not {what} within {timeout:.0f} s "
-                                  f"(see its log)")
+                raise ServerError(
+                    f"dovecot did not {what} within {timeout:.0f} s (see its log)"
+                )
             time.sleep(0.1)
 
 

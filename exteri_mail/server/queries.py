@@ -9,15 +9,13 @@ Keys are split into local part and domain so each lookup hits an index.
 POSTFIX_MAPS = {
     "domains": "SELECT domain FROM mail_domains WHERE domain = '%s'",
     "aliases": (
-        "SELECT destination FROM mail_aliases "
-        "WHERE local_part = '%u' AND domain = '%d'"
+        "SELECT destination FROM mail_aliases WHERE local_part = '%u' AND domain = '%d'"
     ),
     "mailboxes": (
         "SELECT mailbox FROM mail_mailboxes WHERE local_part = '%u' AND domain = '%d'"
     ),
     "sender_logins": (
-        "SELECT login FROM mail_sender_logins "
-        "WHERE local_part = '%u' AND domain = '%d'"
+        "SELECT login FROM mail_sender_logins WHERE local_part = '%u' AND domain = '%d'"
     ),
     # Port 25 offers no AUTH, so Postfix's *_sender_login_mismatch checks
     # are inert there; this access map refuses our senders instead.

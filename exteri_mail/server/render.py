@@ -29,8 +29,13 @@ OUTPUTS: list[Output] = [
     Output("postfix/main.cf.j2", "postfix/main.cf"),
     Output("postfix/master.cf.j2", "postfix/master.cf"),
     *(
-        Output("postfix/pgsql/map.cf.j2", f"postfix/pgsql/{name}.cf", 0o640, "postfix",
-               (("map_name", name), ("query", query)))
+        Output(
+            "postfix/pgsql/map.cf.j2",
+            f"postfix/pgsql/{name}.cf",
+            0o640,
+            "postfix",
+            (("map_name", name), ("query", query)),
+        )
         for name, query in queries.POSTFIX_MAPS.items()
     ),
     Output("dovecot/dovecot.conf.j2", "dovecot/dovecot.conf"),
@@ -54,7 +59,10 @@ def render_all(settings: Settings) -> dict[str, tuple[str, Output]]:
     """Relative path -> (content, output) for the whole tree, in memory."""
     env, data = _environment(), context.build(settings)
     return {
-        out.path: (env.get_template(out.template).render(**data, **dict(out.extra)), out)
+        out.path: (
+            env.get_template(out.template).render(**data, **dict(out.extra)),
+            out,
+        )
         for out in OUTPUTS
     }
 

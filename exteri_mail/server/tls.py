@@ -14,10 +14,26 @@ def ensure_self_signed(cert: Path, key: Path, hostname: str) -> bool:
         return False
     cert.parent.mkdir(parents=True, exist_ok=True)
     key.parent.mkdir(parents=True, exist_ok=True)
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
-         "-subj", f"/CN={hostname}",
-         "-addext", f"subjectAltName=DNS:{hostname},DNS:localhost,IP:127.0.0.1,IP:::1",
-         "-keyout", str(key), "-out", str(cert)])
+    run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "825",
+            "-subj",
+            f"/CN={hostname}",
+            "-addext",
+            f"subjectAltName=DNS:{hostname},DNS:localhost,IP:127.0.0.1,IP:::1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ]
+    )
     key.chmod(0o600)
     cert.chmod(0o644)
     log.info("generated a self-signed certificate for %s", hostname)

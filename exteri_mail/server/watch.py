@@ -51,11 +51,15 @@ def watch(s: Settings, interval: float = 1.0) -> None:
     while True:
         ok = registry_reachable(s.mail_dsn)
         if ok and not healthy:
-            log.warning("registry reachable again: reloading postfix and dovecot, "
-                        "flushing the queue")
+            log.warning(
+                "registry reachable again: reloading postfix and dovecot, "
+                "flushing the queue"
+            )
             recover(s)
         elif not ok and healthy:
-            log.warning("registry unreachable: mail is deferred with 4xx until it is back")
+            log.warning(
+                "registry unreachable: mail is deferred with 4xx until it is back"
+            )
         healthy = ok
         time.sleep(interval)
 
@@ -80,9 +84,20 @@ def start(s: Settings, config: Path) -> None:
     log_path = s.path("log_dir") / "watch.log"
     with open(log_path, "a") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "exteri_mail.cli", "--config", str(config), "server",
-             "watch"], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "exteri_mail.cli",
+                "--config",
+                str(config),
+                "server",
+                "watch",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
     pid_file(s).write_text(str(proc.pid))
 
 
