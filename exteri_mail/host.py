@@ -1,0 +1,68 @@
+"""Steps the Ansible roles run on a managed host, through `exteri-mail host`.
+
+The roles hold no copy of the daemons' configuration: they ask the package
+to render and check it (`server render`, `host check`) and to start what
+`server up` starts for a local instance (`host helpers`, `host webmail`).
+Each step says whether it changed anything, so a second run of the
+playbook reports no change.
+"""
+
+import logging
+from pathlib import Path
+
+from . import webmail
+from .dns import helpers as deliverability
+from .errors import ServerError
+from .server.check import check_dovecot, check_postfix
+from .settings import Settings
+
+log = logging.getLogger("exteri_mail.host")
+
+PARTS = ("postfix", "dovecot")
+
+
+def check_part(tree: Path, part: str) -> None:
+    """Check one daemon's part of a rendered TREE with that daemon's tools.
+
+    A host of a split setup runs only one of the daemons, so it has only
+    that daemon's tools.
+    """
+    if part == "postfix":
+        problems = check_postfix(tree / "postfix")
+    elif part == "dovecot":
+        problems = check_dovecot(tree / "dovecot" / "dovecot.conf")
+    else:
+        raise ServerError(f"unknown part {part!r}: choose one of {', '.join(PARTS)}")
+    if problems:
+        raise ServerError("configuration check failed:\n  " + "\n  ".join(problems))
+
+
+def _helper_state(s: Settings) -> tuple:
+    conf_dir = deliverability.opendkim_dir(s)
+    files = tuple(
+        (conf_dir / name).read_text() if (conf_dir / name).is_file() else None
+        for name in deliverability.OPENDKIM_FILES
+    )
+    running = tuple(daemon.running() for daemon in deliverability.daemons(s))
+    return running, files
+
+
+def helpers_up(s: Settings) -> bool:
+    """Start postsrsd and OpenDKIM (or reload OpenDKIM); True if anything changed."""
+    before = _helper_state(s)
+    deliverability.up(s)
+    return _helper_state(s) != before
+
+
+def webmail_up(s: Settings) -> bool:
+    """Render Roundcube's tree and start nginx and php-fpm; True if changed.
+
+    Nothing is reloaded when no file changed and both daemons run.
+    """
+    webmail.check_installed()
+    written = webmail.render(s)
+    new_database = not webmail.Layout.of(s).database.is_file()
+    if not written and not new_database and webmail.status(s)["running"]:
+        return False
+    webmail.start(s)
+    return True
