@@ -57,6 +57,12 @@ def _register() -> None:
     for command in bulk.commands:
         account.group.add_command(command)
 
+    # Ansible roles and `exteri-mail deploy` (issue 4).
+    from . import deploy, host
+
+    cli.add_command(deploy.group)
+    cli.add_command(host.group)
+
 
 _register()
 
