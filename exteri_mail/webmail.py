@@ -27,12 +27,15 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .errors import InvalidInput, ServerError
 from .resources import resource
-from .server.context import HEADER
 from .server.daemons import run
 from .server.render import write_atomic
 from .settings import Settings
 
 log = logging.getLogger("exteri_mail.webmail")
+
+HEADER = (
+    "managed by exteri-mail: edits are overwritten by `exteri-mail server up --webmail`"
+)
 
 ROUNDCUBE_HOME = Path("/usr/share/roundcube")
 ROUNDCUBE_ETC = Path("/etc/roundcube")
