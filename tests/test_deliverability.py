@@ -196,6 +196,18 @@ def test_outside_dkim_signature_still_verifies_after_forwarding(
 
     assert SRS.match(got.mail_from)
     assert dkim.verify(wire(got))
+    # strict.test publishes p=reject: its aligned signature is what passes.
+    verdict = authenticate_message(
+        wire(got),
+        "sink.ext.test",
+        ip="127.0.0.1",
+        mail_from=got.mail_from,
+        helo=HOST,
+        spf=True,
+        dkim=True,
+        dmarc=True,
+    )
+    assert "dmarc=pass" in verdict and "header.from=strict.test" in verdict
 
 
 def test_outbox_mail_is_signed_and_aligned_under_dmarc(stack, dns_server):
