@@ -51,7 +51,10 @@ def pg_template() -> postgres.Database:
     template = postgres.Database(TEMPLATE, secrets.token_hex(12), secrets.token_hex(12))
     postgres.drop_database(TEMPLATE)
     postgres.ensure_database(template)
-    postgres.psql('ALTER ROLE :"role" CREATEDB;', role=template.admin_role)
+    # Test-only powers: copy the template per test, and drop a copy even
+    # while a just-closed mail-role session is still winding down.
+    postgres.psql('ALTER ROLE :"role" CREATEDB; GRANT pg_signal_backend TO :"role";',
+                  role=template.admin_role)
     with db.transaction(template.admin_dsn) as conn:
         db.init(conn, "esteri.org", "exteri.it", template.mail_role)
     yield template
