@@ -5,6 +5,7 @@ event back here: each finished task becomes one progress line, failures
 keep the module's own message, and the play's statistics give the summary.
 """
 
+import difflib
 import logging
 import os
 import shlex
@@ -28,8 +29,13 @@ STATUS = {
     "runner_on_skipped": "skipped",
 }
 # ansible-runner's statistics -> the summary's columns.
-COLUMNS = {"ok": "ok", "changed": "changed", "failures": "failed",
-           "dark": "unreachable", "skipped": "skipped"}
+COLUMNS = {
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failed",
+    "dark": "unreachable",
+    "skipped": "skipped",
+}
 
 
 class DeployFailed(ExteriError):
@@ -43,6 +49,7 @@ class TaskResult:
     status: str  # ok, changed, hidden (no_log), failed, unreachable, skipped
     action: str = ""
     message: str = ""
+    diff: str = ""  # with --diff: what the task changed in files
 
     def line(self) -> str:
         text = f"{self.status:<11} {self.host}  {self.task}"
@@ -79,6 +86,29 @@ def _message(res: dict) -> str:
     return " ".join(text.split())
 
 
+def _diff(res: dict) -> str:
+    """Ansible's diff entries of a result as one unified diff."""
+    entries = res.get("diff") or []
+    if isinstance(entries, dict):
+        entries = [entries]
+    chunks = []
+    for entry in entries:
+        if "prepared" in entry:
+            chunks.append(str(entry["prepared"]))
+        elif isinstance(entry.get("before"), str) and isinstance(
+            entry.get("after"), str
+        ):
+            chunks.extend(
+                difflib.unified_diff(
+                    entry["before"].splitlines(keepends=True),
+                    entry["after"].splitlines(keepends=True),
+                    fromfile=str(entry.get("before_header", "before")),
+                    tofile=str(entry.get("after_header", "after")),
+                )
+            )
+    return "".join(chunks)
+
+
 def task_result(event: dict) -> TaskResult | None:
     """The TaskResult of one runner event, or None for other events."""
     status = STATUS.get(event.get("event", ""))
@@ -94,13 +124,19 @@ def task_result(event: dict) -> TaskResult | None:
         status = "hidden"
     ignored = status == "failed" and data.get("ignore_errors")
     message = _message(res) if status in ("failed", "unreachable") else ""
-    return TaskResult(host=data.get("host", "?"), task=data.get("task", "?"),
-                      status="ok" if ignored else status,
-                      action=data.get("task_action", ""), message=message)
+    return TaskResult(
+        host=data.get("host", "?"),
+        task=data.get("task", "?"),
+        status="ok" if ignored else status,
+        action=data.get("task_action", ""),
+        message=message,
+        diff=_diff(res) if status == "changed" else "",
+    )
 
 
-def _cmdline(inventory: str, check: bool, diff: bool,
-             extra_vars: tuple[str, ...]) -> tuple[str, str | list]:
+def _cmdline(
+    inventory: str, check: bool, diff: bool, extra_vars: tuple[str, ...]
+) -> tuple[str, str | list]:
     """ansible-playbook's extra arguments, and the runner's inventory value."""
     args = []
     path = Path(inventory)
@@ -111,8 +147,10 @@ def _cmdline(inventory: str, check: bool, diff: bool,
         args += ["-i", inventory]
         runner_inventory = []
     else:
-        raise DeployFailed(f"inventory not found: {inventory} "
-                           "(give a file, or hosts separated by commas)")
+        raise DeployFailed(
+            f"inventory not found: {inventory} "
+            "(give a file, or hosts separated by commas)"
+        )
     if check:
         args.append("--check")
     if diff:
@@ -135,15 +173,21 @@ def _environment() -> dict[str, str]:
     }
 
 
-def run(inventory: str, limit: str | None = None, check: bool = False,
-        diff: bool = False, extra_vars: tuple[str, ...] = (),
-        on_result: Callable[[TaskResult], None] | None = None) -> Outcome:
+def run(
+    inventory: str,
+    limit: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+    extra_vars: tuple[str, ...] = (),
+    on_result: Callable[[TaskResult], None] | None = None,
+) -> Outcome:
     """Run site.yml against INVENTORY; ON_RESULT sees each task as it ends."""
     try:
         import ansible_runner
     except ImportError:
-        raise DeployFailed("exteri-mail deploy needs ansible-runner: "
-                           "pip install 'exteri-mail[deploy]'") from None
+        raise DeployFailed(
+            "exteri-mail deploy needs ansible-runner: pip install 'exteri-mail[deploy]'"
+        ) from None
     cmdline, runner_inventory = _cmdline(inventory, check, diff, extra_vars)
     playbook = resource(PLAYBOOK)
     outcome = Outcome()
@@ -161,10 +205,17 @@ def run(inventory: str, limit: str | None = None, check: bool = False,
     log.info("running %s against %s", playbook, inventory)
     with tempfile.TemporaryDirectory(prefix="exteri-mail-deploy-") as private:
         runner = ansible_runner.run(
-            private_data_dir=private, project_dir=str(playbook.parent),
-            playbook=playbook.name, inventory=runner_inventory, limit=limit,
-            cmdline=cmdline, envvars=_environment(), quiet=True,
-            event_handler=handle, settings={"suppress_ansible_output": True})
+            private_data_dir=private,
+            project_dir=str(playbook.parent),
+            playbook=playbook.name,
+            inventory=runner_inventory,
+            limit=limit,
+            cmdline=cmdline,
+            envvars=_environment(),
+            quiet=True,
+            event_handler=handle,
+            settings={"suppress_ansible_output": True},
+        )
         outcome.runner_status = runner.status
         if not outcome.results or runner.status != "successful":
             outcome.tail = _tail(runner)
@@ -173,9 +224,12 @@ def run(inventory: str, limit: str | None = None, check: bool = False,
 
 def _stats(raw: dict) -> dict[str, dict[str, int]]:
     hosts = sorted({h for key in COLUMNS for h in raw.get(key) or {}})
-    return {host: {column: (raw.get(key) or {}).get(host, 0)
-                   for key, column in COLUMNS.items()}
-            for host in hosts}
+    return {
+        host: {
+            column: (raw.get(key) or {}).get(host, 0) for key, column in COLUMNS.items()
+        }
+        for host in hosts
+    }
 
 
 def _tail(runner) -> str:
@@ -192,6 +246,10 @@ def failure_text(outcome: Outcome) -> str:
     if outcome.failures:
         return "deploy failed:\n  " + "\n  ".join(
             f"{r.host}: task '{r.task}' ({r.action or r.status}): "
-            f"{r.message or r.status}" for r in outcome.failures)
-    return (f"deploy {outcome.runner_status}: "
-            f"{outcome.tail or 'ansible-playbook gave no reason'}")
+            f"{r.message or r.status}"
+            for r in outcome.failures
+        )
+    return (
+        f"deploy {outcome.runner_status}: "
+        f"{outcome.tail or 'ansible-playbook gave no reason'}"
+    )

@@ -9,7 +9,6 @@ the daemons it started are stopped.
 
 import imaplib
 import json
-import os
 import shutil
 import smtplib
 import ssl
@@ -53,25 +52,31 @@ def _free_offset() -> int:
 
 def _inventory(offset: int) -> dict:
     ports = {name: port + offset for name, port in Ports().model_dump().items()}
-    return {"all": {
-        "hosts": {"localhost": {"ansible_connection": "local",
-                                "ansible_python_interpreter": "/usr/bin/python3"}},
-        "vars": {
-            "exteri_mail_source": str(ROOT),
-            "exteri_mail_command_link": "",
-            "exteri_mail_hostname": "mail.esteri.org",
-            "exteri_mail_operators": "operatori@ext.test",
-            "exteri_mail_test_domains": True,
-            "exteri_mail_db_name": DATABASE,
-            "exteri_mail_db_admin_password": "Rossi-admin-0",
-            "exteri_mail_db_mail_password": "Neri 'mail' 1",
-            "exteri_mail_config_dir": str(BASE / "etc"),
-            "exteri_mail_state_dir": str(BASE / "state"),
-            "exteri_mail_log_dir": str(BASE / "log"),
-            "exteri_mail_vmail_dir": str(BASE / "vmail"),
-            "exteri_mail_ports": ports,
-        },
-    }}
+    return {
+        "all": {
+            "hosts": {
+                "localhost": {
+                    "ansible_connection": "local",
+                    "ansible_python_interpreter": "/usr/bin/python3",
+                }
+            },
+            "vars": {
+                "exteri_mail_source": str(ROOT),
+                "exteri_mail_command_link": "",
+                "exteri_mail_hostname": "mail.esteri.org",
+                "exteri_mail_operators": "operatori@ext.test",
+                "exteri_mail_test_domains": True,
+                "exteri_mail_db_name": DATABASE,
+                "exteri_mail_db_admin_password": "Rossi-admin-0",
+                "exteri_mail_db_mail_password": "Neri 'mail' 1",
+                "exteri_mail_config_dir": str(BASE / "etc"),
+                "exteri_mail_state_dir": str(BASE / "state"),
+                "exteri_mail_log_dir": str(BASE / "log"),
+                "exteri_mail_vmail_dir": str(BASE / "vmail"),
+                "exteri_mail_ports": ports,
+            },
+        }
+    }
 
 
 class Deployed:
@@ -86,12 +91,20 @@ class Deployed:
     def deploy(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [EXTERI_MAIL, "deploy", "--inventory", str(self.inventory), *args],
-            capture_output=True, text=True, timeout=900)
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=900,
+        )
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         result = subprocess.run(
             [EXTERI_MAIL, "--config", str(self.config), "--operator", "tester", *args],
-            capture_output=True, text=True, timeout=120)
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
         return result
 
@@ -132,7 +145,9 @@ class Deployed:
 
 
 def _snapshot() -> dict[Path, bytes | None]:
-    return {path: path.read_bytes() if path.is_file() else None for path in SYSTEM_FILES}
+    return {
+        path: path.read_bytes() if path.is_file() else None for path in SYSTEM_FILES
+    }
 
 
 def _restore(saved: dict[Path, bytes | None]) -> None:
@@ -183,9 +198,19 @@ def deployed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mario(deployed):
     assert deployed.first.returncode == 0, deployed.first.stderr[-3000:]
-    account = json.loads(deployed.cli(
-        "account", "create", "--first", "Mario", "--last", "Rossi",
-        "--plan", "plus", "--json").stdout)
+    account = json.loads(
+        deployed.cli(
+            "account",
+            "create",
+            "--first",
+            "Mario",
+            "--last",
+            "Rossi",
+            "--plan",
+            "plus",
+            "--json",
+        ).stdout
+    )
     return account["address"], account["password"]
 
 
@@ -196,13 +221,17 @@ def test_first_apply_brings_up_a_mail_server(deployed, mario):
     assert summary["hosts"]["localhost"]["changed"] > 0
 
     # The daemons run with the rendered system configuration.
-    assert subprocess.run(["postfix", "-c", "/etc/postfix", "status"]).returncode == 0
-    port = subprocess.run(["postconf", "-c", "/etc/postfix", "-h", "inet_interfaces"],
-                          capture_output=True, text=True).stdout.strip()
-    assert port == "127.0.0.1"
+    subprocess.run(["postfix", "-c", "/etc/postfix", "status"], check=True)
+    interfaces = subprocess.run(
+        ["postconf", "-c", "/etc/postfix", "-h", "inet_interfaces"],
+        capture_output=True,
+        check=False,
+        text=True,
+    ).stdout.strip()
+    assert interfaces == "127.0.0.1"
     assert "managed by exteri-mail" in Path("/etc/dovecot/dovecot.conf").read_text()
     assert Path("/run/dovecot/master.pid").is_file()
-    assert subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"]).returncode == 0
+    subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], check=True)
 
     address, password = mario
     deployed.send(address, "Benvenuto sul server")
@@ -229,14 +258,19 @@ def test_check_mode_on_the_deployed_host_reports_no_change(deployed, mario):
 def test_broken_tls_path_fails_at_validation_and_mail_still_flows(deployed, mario):
     before = Path("/etc/postfix/main.cf").read_text()
 
-    result = deployed.deploy("-e", "exteri_mail_tls_cert=/nonexistent/cert.pem",
-                             "-e", "exteri_mail_tls_self_signed=false")
+    result = deployed.deploy(
+        "-e",
+        "exteri_mail_tls_cert=/nonexistent/cert.pem",
+        "-e",
+        "exteri_mail_tls_self_signed=false",
+    )
 
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(
         "  localhost: task 'Read the public key of the TLS certificate' "
-        "(ansible.builtin.command): non-zero return code")
+        "(ansible.builtin.command): non-zero return code"
+    )
     assert "/nonexistent/cert.pem" in last
     assert Path("/etc/postfix/main.cf").read_text() == before
     address, password = mario

@@ -24,8 +24,13 @@ def settings(app):
 
 @group.command("check")
 @click.argument("tree", type=click.Path(file_okay=False, exists=True))
-@click.option("--only", "part", type=click.Choice(PARTS), required=True,
-              help="The daemon whose part of TREE is checked.")
+@click.option(
+    "--only",
+    "part",
+    type=click.Choice(PARTS),
+    required=True,
+    help="The daemon whose part of TREE is checked.",
+)
 def check(tree, part):
     """Check one daemon's part of a tree made by `server render`."""
     from ..host import check_part
