@@ -21,6 +21,7 @@ from .. import settings as settings_mod
 from ..settings import Settings
 from . import watch
 from .apply import Applied, apply, daemons
+from .daemons import Postfix
 from .tls import ensure_self_signed
 
 log = logging.getLogger("exteri_mail.server")
@@ -105,16 +106,28 @@ def down(s: Settings) -> None:
     webmail.stop(s)  # Roundcube's nginx and php-fpm, when running (issue 5)
 
 
-def status(s: Settings) -> dict:
+def _running(s: Settings) -> dict[str, bool]:
     postfix, dovecot = daemons(s)
+    srs, dkim = deliverability.daemons(s)
+    forwarder = Postfix(deliverability.forwarder_paths(s)["config_dir"])
+    return {
+        "postfix": postfix.running(),
+        "dovecot": dovecot.running(),
+        "postsrsd": srs.running(),
+        "opendkim": dkim.running(),
+        "forwarder": forwarder.running(),
+        "watch": watch.running_pid(s) is not None,
+    }
+
+
+def status(s: Settings) -> dict:
     host = s.listen[0]
     url = lambda scheme, port: f"{scheme}://{host}:{port}"  # noqa: E731
     return {
         "state_dir": str(s.state_dir),
         "config": str(config_file(s.state_dir)),
         "registry": db.describe(s.dsn),
-        "running": {"postfix": postfix.running(), "dovecot": dovecot.running(),
-                    "watch": watch.running_pid(s) is not None},
+        "running": _running(s),
         "endpoints": {
             "smtp": url("smtp", s.ports.smtp),
             "submission": url("smtp+starttls", s.ports.submission),
