@@ -7,6 +7,7 @@ logs and mailboxes live under one folder that is removed afterwards, and
 the daemons it started are stopped.
 """
 
+import fcntl
 import imaplib
 import json
 import shutil
@@ -32,6 +33,9 @@ pytestmark = pytest.mark.daemons
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = Path("/var/lib/exteri-mail-test/deploy")
+# The deployed server owns system-wide paths (/etc/postfix, /run/dovecot):
+# two test runs on one machine take turns.
+LOCK = Path("/var/lib/exteri-mail-test/deploy.lock")
 DATABASE = "exteri_deploy"
 # The files the deployed server writes into the system's folders, put back
 # as they were when the module ends.
@@ -175,6 +179,13 @@ def _stop(config: Path) -> None:
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _deployed(tmp_path_factory)
+
+
+def _deployed(tmp_path_factory):
     saved = _snapshot()
     _stop(BASE / "etc" / "exteri-mail.toml")
     shutil.rmtree(BASE, ignore_errors=True)
@@ -184,9 +195,7 @@ def deployed(tmp_path_factory):
     inventory = tmp_path_factory.mktemp("deploy") / "inventory.yml"
     inventory.write_text(yaml.safe_dump(_inventory(offset)))
     server = Deployed(inventory, offset)
-    started = time.monotonic()
     server.first = server.deploy("--json")
-    server.first_seconds = time.monotonic() - started
     yield server
 
     _stop(server.config)
@@ -195,9 +204,18 @@ def deployed(tmp_path_factory):
     shutil.rmtree(BASE, ignore_errors=True)
 
 
+def _log_tails() -> str:
+    tails = []
+    for log in sorted((BASE / "log").glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()[-5:]
+        tails.append(f"--- {log}\n" + "\n".join(lines))
+    return "\n".join(tails)
+
+
 @pytest.fixture(scope="module")
 def mario(deployed):
-    assert deployed.first.returncode == 0, deployed.first.stderr[-3000:]
+    first = deployed.first
+    assert first.returncode == 0, first.stderr[-3000:] + _log_tails()
     account = json.loads(
         deployed.cli(
             "account",
