@@ -10,10 +10,7 @@ playbook reports no change.
 import logging
 from pathlib import Path
 
-from . import webmail
-from .dns import helpers as deliverability
 from .errors import ServerError
-from .server.check import check_dovecot, check_postfix
 from .settings import Settings
 
 log = logging.getLogger("exteri_mail.host")
@@ -27,6 +24,8 @@ def check_part(tree: Path, part: str) -> None:
     A host of a split setup runs only one of the daemons, so it has only
     that daemon's tools.
     """
+    from .server.check import check_dovecot, check_postfix
+
     if part == "postfix":
         problems = check_postfix(tree / "postfix")
     elif part == "dovecot":
@@ -38,6 +37,8 @@ def check_part(tree: Path, part: str) -> None:
 
 
 def _helper_state(s: Settings) -> tuple:
+    from .dns import helpers as deliverability
+
     conf_dir = deliverability.opendkim_dir(s)
     files = tuple(
         (conf_dir / name).read_text() if (conf_dir / name).is_file() else None
@@ -49,6 +50,8 @@ def _helper_state(s: Settings) -> tuple:
 
 def helpers_up(s: Settings) -> bool:
     """Start postsrsd and OpenDKIM (or reload OpenDKIM); True if anything changed."""
+    from .dns import helpers as deliverability
+
     before = _helper_state(s)
     deliverability.up(s)
     return _helper_state(s) != before
@@ -59,6 +62,10 @@ def webmail_up(s: Settings) -> bool:
 
     Nothing is reloaded when no file changed and both daemons run.
     """
+    # Imported here, like every heavy library of one command: each
+    # `exteri-mail` run (e.g. `account show`) loads this module.
+    from . import webmail
+
     webmail.check_installed()
     written = webmail.render(s)
     new_database = not webmail.Layout.of(s).database.is_file()
