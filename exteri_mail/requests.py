@@ -21,7 +21,6 @@ from datetime import timedelta
 from . import accounts, audit, names
 from .accounts import Registry
 from .errors import Conflict, InvalidInput, NotFound
-from .mailer import Mailer
 from .plans import DEFAULT_PLAN, PLANS, Plan, get_plan
 from .settings import Settings
 
@@ -306,6 +305,8 @@ def submit(
     hours = settings.web.confirm_hours
     raw = _issue(reg, "confirm", timedelta(hours=hours), request_id=row["id"])
 
+    from .mailer import Mailer  # jinja2: only the commands that send mail
+
     mailer = Mailer.from_settings(settings)
     mailer.send(
         mailer.compose(
@@ -434,6 +435,8 @@ def reject(
         {"request": request_id, "reason": text},
     )
 
+    from .mailer import Mailer  # jinja2: only the commands that send mail
+
     mailer = Mailer.from_settings(settings)
     mailer.send(
         mailer.compose(
@@ -469,6 +472,8 @@ def _send_welcome(
     raw = _issue(reg, "setup", timedelta(days=days), account_id=account_id)
 
     plan = PLANS[account["plan"]]
+    from .mailer import Mailer  # jinja2: only the commands that send mail
+
     mailer = Mailer.from_settings(settings)
     mailer.send(
         mailer.compose(

@@ -8,7 +8,15 @@ import subprocess
 import sys
 
 # Each is needed by one or two commands only, which import it themselves.
-HEAVY = ("dns.resolver", "httpx", "trio", "passlib", "email_validator")
+HEAVY = (
+    "dns.resolver",
+    "httpx",
+    "trio",
+    "passlib",
+    "email_validator",
+    "jinja2",
+    "cryptography",
+)
 
 
 def test_the_cli_loads_no_heavy_library_up_front():
