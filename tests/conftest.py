@@ -130,3 +130,11 @@ def stack():
     controller.stop()
     postgres.drop_database(STACK_DB)
     shutil.rmtree(STACK_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def k12_account(stack) -> tuple[str, str]:
+    """K12's person, "Nicolò" "D'Amico", on plan plus: (address, password)."""
+    account = stack.create("Nicolò", "D'Amico", plan="plus")
+    assert account["address"] == "nicolo.damico@esteri.org"
+    return account["address"], account["password"]

@@ -395,3 +395,15 @@ def test_help_everywhere(cli):
     ):
         result = cli(*args)
         assert result.exit_code == 0 and "Usage:" in result.stdout
+
+
+def test_password_from_stdin_is_stored_hashed_and_not_echoed(cli, registry):
+    create(cli, "Rita", "Bassi", "--plan", "outbox", "--forward", "rita@ext.test")
+
+    result = cli("account", "password", "rita.bassi@esteri.org", "--stdin",
+                 input="Perché-2025!\n")
+
+    assert result.exit_code == 0, result.stderr
+    assert "Perché" not in result.stdout and "password " not in result.stdout
+    stored = registry.query("SELECT password_hash FROM accounts")[0][0]
+    assert stored.startswith("{ARGON2ID}")

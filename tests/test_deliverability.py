@@ -254,7 +254,7 @@ def test_mail_from_the_alias_domain_is_signed_for_it(stack, dns_server):
 
 
 def test_plus_delivery_keeps_the_original_return_path(stack):
-    account = stack.create("Chiara", "Galli", plan="plus")
+    account = stack.create("Cinzia", "Galli", plan="plus")
     address = account["address"]
 
     send_from_strict(stack, address, subject="nella casella")

@@ -130,10 +130,8 @@ def test_K10_plus_easy_plus_restores_the_quota_and_keeps_the_mail(stack):
     assert subjects_over_imap(stack, address, password) == ["da conservare"]
 
 
-def test_K12_accented_name_logs_in_over_sasl_and_imap(stack):
-    account = stack.create("Nicolò", "D'Amico", plan="plus")
-    address, password = account["address"], account["password"]
-    assert address == "nicolo.damico@esteri.org"
+def test_K12_accented_name_logs_in_over_sasl_and_imap(stack, k12_account):
+    address, password = k12_account
 
     with submission(stack, address, password) as client:
         client.mail(address)

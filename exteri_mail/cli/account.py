@@ -1,5 +1,7 @@
 """`exteri-mail account ...`: profile management, never message content."""
 
+import sys
+
 import click
 
 from .. import accounts
@@ -137,7 +139,7 @@ def alias(app, address, state, as_json):
 @click.pass_obj
 def password(app, address, from_stdin, as_json):
     """Set a new password (generated and shown once, unless --stdin)."""
-    given = click.get_text_stream("stdin").read().rstrip("\r\n") if from_stdin else None
+    given = sys.stdin.read().rstrip("\r\n") if from_stdin else None
     with app.registry() as reg:
         outcome = accounts.reset_password(reg, address, given)
     _report(outcome, as_json)
