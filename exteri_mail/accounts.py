@@ -14,13 +14,14 @@ from .plans import DEFAULT_PLAN, PLANS, get_plan
 log = logging.getLogger("exteri_mail.accounts")
 
 STATUSES = ("active", "suspended", "closed")
+# What the audit log records of an account: profile fields, never secrets.
 PROFILE_FIELDS = (
     "first_name",
     "last_name",
     "plan",
     "status",
     "forward",
-    "alias_enabled",
+    "alias",
     "quota_bytes",
 )
 
@@ -252,18 +253,7 @@ def create(
 
 
 def _profile(account: dict) -> dict:
-    return {
-        k: account[k]
-        for k in (
-            "first_name",
-            "last_name",
-            "plan",
-            "status",
-            "forward",
-            "alias",
-            "quota_bytes",
-        )
-    }
+    return {k: account[k] for k in PROFILE_FIELDS}
 
 
 def _update(reg: Registry, row: dict, action: str, changes: dict) -> dict:

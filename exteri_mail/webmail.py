@@ -26,9 +26,8 @@ from cryptography import x509
 from psycopg.conninfo import conninfo_to_dict
 
 from .errors import InvalidInput, ServerError
-from .resources import resource
 from .server.daemons import run
-from .server.render import write_atomic
+from .server.render import environment, write_atomic
 from .settings import Settings
 
 log = logging.getLogger("exteri_mail.webmail")
@@ -141,14 +140,7 @@ def php_literal(value) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(resource("templates")),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+    env = environment()
     env.filters["php"] = php_literal
     return env
 

@@ -21,10 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import jinja2
-
 from ..errors import ServerError
-from ..resources import resource
+from ..server.daemons import alive
 from ..settings import Settings
 from . import config, keys
 
@@ -33,6 +31,13 @@ log = logging.getLogger("exteri_mail.deliverability")
 HEADER = "managed by exteri-mail: edits are overwritten by `exteri-mail server apply`"
 SRS_USER = "postsrsd"
 OPENDKIM_FILES = ("opendkim.conf", "key.table", "signing.table")
+
+
+def _templates():
+    # Imported here: server.render reaches this module through its context.
+    from ..server.render import environment
+
+    return environment()
 
 
 def own_domains(s: Settings) -> list[str]:
@@ -97,7 +102,7 @@ def render_forwarder(s: Settings) -> dict[str, str]:
         "dkim_port": config.port(s, "dkim_port"),
         "message_size_limit": 50 * 1024 * 1024,
     }
-    env = _environment()
+    env = _templates()
     return {
         name: env.get_template(f"postfix-forwarder/{name}.j2").render(**data)
         for name in FORWARDER_FILES
@@ -106,17 +111,6 @@ def render_forwarder(s: Settings) -> dict[str, str]:
 
 def opendkim_dir(s: Settings) -> Path:
     return s.state_dir / "opendkim" if s.instance else Path("/etc/opendkim")
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(resource("templates")),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
 
 
 def _signing(s: Settings) -> list[tuple[str, str]]:
@@ -143,7 +137,7 @@ def render_opendkim(s: Settings, key: keys.Key) -> dict[str, str]:
         "key_file": key.path,
         "signing": _signing(s),
     }
-    env = _environment()
+    env = _templates()
     return {
         name: env.get_template(f"opendkim/{name}.j2").render(**data)
         for name in OPENDKIM_FILES
@@ -153,7 +147,7 @@ def render_opendkim(s: Settings, key: keys.Key) -> dict[str, str]:
 def render_postsrsd_default(s: Settings) -> str:
     """Debian's /etc/default/postsrsd for a deployed server (Ansible)."""
     return (
-        _environment()
+        _templates()
         .get_template("postsrsd/postsrsd.default.j2")
         .render(
             header=HEADER,
@@ -229,7 +223,7 @@ class Daemon:
         if pid is None:
             return
         self._terminate(pid)
-        self._wait(lambda: not _alive(pid), "stop")
+        self._wait(lambda: not alive(pid), "stop")
         self.pid_file.unlink(missing_ok=True)
         log.info("%s stopped", self.name)
 
@@ -375,13 +369,5 @@ def _user_exists(name: str) -> bool:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        return False
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
         return False
     return True

@@ -94,7 +94,7 @@ class Dovecot:
         if pid is None:
             return
         run(["doveadm", "-c", str(self.config_file), "stop"], check=False)
-        self._wait(lambda: not _alive(pid), "stop")
+        self._wait(lambda: not alive(pid), "stop")
 
     def _wait(self, condition, what: str, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout
@@ -106,7 +106,7 @@ class Dovecot:
             time.sleep(0.1)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except OSError:

@@ -44,7 +44,8 @@ OUTPUTS: list[Output] = [
 ]
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The one way templates/ is loaded: strict, no autoescape, exact lines."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(resource("templates")),
         undefined=jinja2.StrictUndefined,
@@ -57,7 +58,7 @@ def _environment() -> jinja2.Environment:
 
 def render_all(settings: Settings) -> dict[str, tuple[str, Output]]:
     """Relative path -> (content, output) for the whole tree, in memory."""
-    env, data = _environment(), context.build(settings)
+    env, data = environment(), context.build(settings)
     return {
         out.path: (
             env.get_template(out.template).render(**data, **dict(out.extra)),
