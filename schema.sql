@@ -163,13 +163,17 @@ SELECT aa.local_part, aa.domain, s.service,
  WHERE s.granted AND aa.password_hash IS NOT NULL;
 
 -- Dovecot userdb: Plus mailboxes with their quota (the plan's unless the
--- account has its own).
+-- account has its own). Every address of the account finds the mailbox
+-- under its current name, so the quota-status check at RCPT covers the
+-- alias-domain and former addresses too.
 CREATE OR REPLACE VIEW mail_users AS
-SELECT aa.local_part, aa.domain, aa.local_part || '@' || aa.domain AS username,
+SELECT aa.local_part, aa.domain,
+       aa.current_local_part || '@'
+       || (SELECT pd.name FROM domains pd WHERE pd.kind = 'primary') AS username,
        'a' || aa.account_id AS mailbox,
        coalesce(aa.quota_bytes, p.quota_bytes) AS quota_bytes
   FROM account_addresses aa JOIN plans p ON p.name = aa.plan
- WHERE p.mailbox AND aa.is_current AND aa.domain_kind = 'primary';
+ WHERE p.mailbox;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
 

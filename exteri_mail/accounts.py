@@ -154,7 +154,8 @@ def check_forward(reg: Registry, forward: str, own_local: str | None = None) -> 
     except EmailNotValidError as exc:
         raise InvalidInput(f"forward address {text!r} is not valid: {exc}") from None
     domain = result.ascii_domain.lower()
-    if domain in (reg.primary_domain, reg.alias_domain):
+    ours = (reg.primary_domain, reg.alias_domain)
+    if any(domain == d or domain.endswith("." + d) for d in ours):
         what = (
             "the account itself"
             if own_local and result.local_part.lower().split("+")[0] == own_local
@@ -162,19 +163,21 @@ def check_forward(reg: Registry, forward: str, own_local: str | None = None) -> 
         )
         raise InvalidInput(
             f"forward address {text!r} points into {what}: forwarding into "
-            f"{reg.primary_domain} or {reg.alias_domain} makes a loop"
+            f"{reg.primary_domain} or {reg.alias_domain} (or their hosts) makes a loop"
         )
     return f"{result.local_part}@{domain}"
 
 
-def _check_forward_for_plan(plan_name: str, forward: str | None) -> None:
+def _check_forward_for_plan(
+    plan_name: str, forward: str | None, how: str = "--forward"
+) -> None:
     if get_plan(plan_name).forward_required and not forward:
         raise InvalidInput(
-            f"plan {plan_name} forwards mail and needs a forward address (--forward)"
+            f"plan {plan_name} forwards mail and needs a forward address ({how})"
         )
 
 
-def _claim(reg: Registry, local: str, account_id: int) -> None:
+def _claim(reg: Registry, local: str, account_id: int, first: str = "") -> None:
     """Give LOCAL to the account for life, or explain who holds it."""
     holder = reg.conn.execute(
         "SELECT ac.id, ac.status FROM addresses ad "
@@ -183,7 +186,7 @@ def _claim(reg: Registry, local: str, account_id: int) -> None:
         (local,),
     ).fetchone()
     if holder is not None and holder["id"] != account_id:
-        raise _taken(reg, local, holder["status"])
+        raise _taken(reg, local, holder["status"], first)
     try:
         with reg.conn.transaction():
             reg.conn.execute(
@@ -193,14 +196,14 @@ def _claim(reg: Registry, local: str, account_id: int) -> None:
             )
     except psycopg.errors.UniqueViolation:
         # Another operator claimed it between our check and our insert.
-        raise _taken(reg, local, "active") from None
+        raise _taken(reg, local, "active", first) from None
 
 
-def _taken(reg: Registry, local: str, status: str) -> Conflict:
-    first = local.split(".")[0]
+def _taken(reg: Registry, local: str, status: str, first: str = "") -> Conflict:
+    example = f"{first or local.split('.')[0].capitalize()} Maria"
     hint = (
         f"add a further given name to tell the two people apart "
-        f"(e.g. --first '{first.capitalize()} Maria'); numbers are never added"
+        f"(e.g. --first {example!r}); numbers are never added"
     )
     if status == "closed":
         return Conflict(
@@ -242,7 +245,7 @@ def create(
         "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
         (first_name, last_name, plan_obj.name, fwd, password_hash, alias),
     ).fetchone()
-    _claim(reg, local, row["id"])
+    _claim(reg, local, row["id"], first_name)
 
     account = describe(reg, find(reg, reg.address(local)))
     audit.record(
@@ -276,18 +279,26 @@ def _update(reg: Registry, row: dict, action: str, changes: dict) -> dict:
     return after
 
 
-def change_plan(reg: Registry, address: str, plan: str) -> Outcome:
+def _open(reg: Registry, address: str) -> dict:
+    """The account, locked; a closed one is retired and refuses changes."""
     row = find(reg, address, lock=True)
-    new, old = get_plan(plan), PLANS[row["plan"]]
     if row["status"] == "closed":
         raise Conflict(
             f"account {reg.address(row['local_part'])} is closed; reopen it first"
         )
+    return row
+
+
+def change_plan(reg: Registry, address: str, plan: str) -> Outcome:
+    row = _open(reg, address)
+    new, old = get_plan(plan), PLANS[row["plan"]]
     if new.name == old.name:
         raise InvalidInput(
             f"account {reg.address(row['local_part'])} is already on plan {new.name}"
         )
-    _check_forward_for_plan(new.name, row["forward"])
+    _check_forward_for_plan(
+        new.name, row["forward"], "set one first with `exteri-mail account forward`"
+    )
 
     changes: dict = {"plan": new.name, "quota_bytes": None}
     password = None
@@ -307,27 +318,23 @@ def change_plan(reg: Registry, address: str, plan: str) -> Outcome:
 
 
 def change_forward(reg: Registry, address: str, forward: str | None) -> Outcome:
-    row = find(reg, address, lock=True)
+    row = _open(reg, address)
     fwd = check_forward(reg, forward, row["local_part"]) if forward else None
     _check_forward_for_plan(row["plan"], fwd)
     return Outcome(_update(reg, row, "account.forward", {"forward": fwd}))
 
 
 def change_alias(reg: Registry, address: str, enabled: bool) -> Outcome:
-    row = find(reg, address, lock=True)
+    row = _open(reg, address)
     return Outcome(_update(reg, row, "account.alias", {"alias_enabled": enabled}))
 
 
 def reset_password(reg: Registry, address: str, password: str | None = None) -> Outcome:
-    row = find(reg, address, lock=True)
+    row = _open(reg, address)
     if not PLANS[row["plan"]].needs_password:
         raise InvalidInput(
             f"plan {row['plan']} has no login, so "
             f"{reg.address(row['local_part'])} has no password"
-        )
-    if row["status"] == "closed":
-        raise Conflict(
-            f"account {reg.address(row['local_part'])} is closed; reopen it first"
         )
     given = password is not None
     password = password if given else passwords.generate()
@@ -368,7 +375,7 @@ def change_status(reg: Registry, address: str, action: str) -> Outcome:
 
 
 def rename(reg: Registry, address: str, first: str, last: str) -> Outcome:
-    row = find(reg, address, lock=True)
+    row = _open(reg, address)
     first_name = names.clean_name("first name", first)
     last_name = names.clean_name("last name", last)
     local = names.local_part(first, last)
@@ -386,7 +393,7 @@ def rename(reg: Registry, address: str, first: str, last: str) -> Outcome:
             (local, row["id"]),
         ).fetchone()
         if mine is None:
-            _claim(reg, local, row["id"])
+            _claim(reg, local, row["id"], first_name)
         notes.append(f"{reg.address(row['local_part'])} keeps working for this account")
 
     before = _profile(describe(reg, row))
@@ -409,6 +416,7 @@ def rename(reg: Registry, address: str, first: str, last: str) -> Outcome:
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+MAX_QUOTA = 1024**4
 
 
 def parse_size(text: str) -> int | None:
@@ -420,12 +428,15 @@ def parse_size(text: str) -> int | None:
         raise InvalidInput(
             f"size {text!r} is not valid (e.g. 100K, 50M, 2G or default)"
         )
-    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+    size = int(match.group(1)) * _UNITS[match.group(2).upper()]
+    if size > MAX_QUOTA:
+        raise InvalidInput(f"size {text!r} is larger than the 1T a mailbox may have")
+    return size
 
 
 def set_quota(reg: Registry, address: str, size: str) -> Outcome:
     quota = parse_size(size)
-    row = find(reg, address, lock=True)
+    row = _open(reg, address)
     if not PLANS[row["plan"]].mailbox:
         raise InvalidInput(f"plan {row['plan']} has no mailbox, so no quota to set")
     return Outcome(_update(reg, row, "account.quota", {"quota_bytes": quota}))

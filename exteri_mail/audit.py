@@ -9,13 +9,25 @@ import os
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
+from .errors import InvalidInput
+
 SECRET_FIELDS = frozenset({"password", "password_hash", "token"})
 
 
+OPERATOR_MAX = 64
+
+
 def current_operator(explicit: str | None = None) -> str:
-    if explicit:
-        return explicit.strip()
-    return os.environ.get("SUDO_USER") or getpass.getuser()
+    if explicit is None:
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+    name = explicit.strip()
+    if not name:
+        raise InvalidInput("operator name is empty")
+    if len(name) > OPERATOR_MAX or not name.isprintable():
+        raise InvalidInput(
+            f"operator name must be printable and at most {OPERATOR_MAX} characters"
+        )
+    return name
 
 
 def _scrub(values: dict | None) -> Jsonb | None:

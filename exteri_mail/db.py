@@ -9,7 +9,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
-from .errors import RegistryUnavailable
+from .errors import InvalidInput, RegistryUnavailable
 from .plans import PLANS
 from .resources import resource
 
@@ -40,16 +40,25 @@ def describe(dsn: str) -> str:
 @contextmanager
 def transaction(dsn: str) -> Iterator[psycopg.Connection]:
     """One connection, one transaction: committed on success, else rolled back."""
+    if not dsn.strip():
+        raise InvalidInput("the registry DSN is empty (--dsn or EXTERI_MAIL_DSN)")
     try:
         conn = psycopg.connect(dsn, row_factory=dict_row, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "refused"
         raise RegistryUnavailable(
-            f"cannot reach the registry {describe(dsn)}: {reason}"
+            f"cannot reach the registry {describe(dsn)}: {_reason(exc)}"
         ) from None
+    except psycopg.ProgrammingError as exc:
+        raise InvalidInput(f"the registry DSN is not valid: {_reason(exc)}") from None
     with conn:
         with conn.transaction():
             yield conn
+
+
+def _reason(exc: psycopg.Error) -> str:
+    """The cause in libpq's message, without its host preamble and hints."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0].rsplit(" failed: ", 1)[-1] if lines else "refused"
 
 
 def init(conn: psycopg.Connection, primary: str, alias: str, mail_role: str) -> None:

@@ -31,18 +31,34 @@ def _check_characters(field: str, value: str) -> None:
             f"{field} contains {_describe(char)}: only letters, spaces, "
             "apostrophes and hyphens are allowed"
         )
+    if not (value[0].isalpha() and value[-1].isalpha()):
+        raise InvalidInput(f"{field} {value!r} must begin and end with a letter")
+    scripts = {_script(char) for char in value if char.isalpha()}
+    if len(scripts) > 1:
+        # A Cyrillic "е" inside a Latin name looks the same and would take
+        # someone else's address: one name, one script.
+        raise InvalidInput(
+            f"{field} {value!r} mixes scripts ({', '.join(sorted(scripts))}); "
+            "type it in one alphabet"
+        )
+
+
+def _script(char: str) -> str:
+    name = unicodedata.name(char, "UNKNOWN")
+    return "LATIN" if "LATIN" in name.split() else name.split()[0]
 
 
 # Pure, and names repeat a lot in a bulk import: cached (bulk.py).
 @lru_cache(maxsize=65536)
 def _fold(field: str, value: str) -> str:
     """Trim, transliterate to ASCII and drop separators from one name."""
-    value = value.strip()
+    # Composed form first: "o" + U+0300 (as some keyboards send it) is "ò".
+    value = unicodedata.normalize("NFC", value).strip()
     if not value:
         raise InvalidInput(f"{field} is empty")
     _check_characters(field, value)
 
-    folded = unidecode(unicodedata.normalize("NFC", value)).lower()
+    folded = unidecode(value).lower()
     folded = "".join(c for c in folded if c not in _SEPARATORS)
     if not re.fullmatch(r"[a-z]+", folded):
         raise InvalidInput(

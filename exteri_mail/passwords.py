@@ -12,6 +12,7 @@ SCHEME_PREFIX = "{ARGON2ID}"
 
 _ALPHABET = string.ascii_letters + string.digits
 GENERATED_LENGTH = 20
+MIN_LENGTH = 10
 MAX_LENGTH = 1024
 
 
@@ -29,8 +30,14 @@ def hash_password(password: str) -> str:
 def check(password: str) -> None:
     if not password:
         raise InvalidInput("password is empty")
+    if len(password) < MIN_LENGTH:
+        raise InvalidInput(f"password is shorter than {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
         raise InvalidInput(f"password is longer than {MAX_LENGTH} characters")
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("password is not valid UTF-8") from None
     if any(c in password for c in "\r\n\0\t"):
         raise InvalidInput("password contains a control character (tab, CR, LF, NUL)")
 

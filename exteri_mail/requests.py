@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
-from . import accounts, audit, names
+from . import accounts, audit, names, passwords
 from .accounts import Registry
 from .errors import Conflict, InvalidInput, NotFound
 from .plans import DEFAULT_PLAN, PLANS, Plan, get_plan
@@ -36,7 +36,7 @@ LIMITS = {
     "note": 2000,
     "reason": 500,
 }
-PASSWORD_MIN = 10
+PASSWORD_MIN = passwords.MIN_LENGTH
 CONFIRM_PATH = "/confirm/"
 SETUP_PATH = "/setup/"
 _TOKEN_MAX = 100

@@ -9,7 +9,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .dns.config import Deliverability  # issue 6
@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     def _lower(cls, value: str) -> str:
         return value.strip().lower().rstrip(".")
 
+    @field_validator("relay")
+    @classmethod
+    def _relay(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"relay {value!r} must be HOST:PORT, port 1-65535")
+        return value.strip()
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
                                    dotenv_settings, file_secret_settings):
@@ -144,6 +154,14 @@ class Settings(BaseSettings):
         return self.state_dir / defaults[name]
 
 
+def first_error(exc: ValidationError) -> str:
+    """One line for the operator out of pydantic's report."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return message if where in message else f"{where}: {message}"
+
+
 def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
     if explicit:
         path = Path(explicit)
@@ -167,9 +185,8 @@ def load(config: str | os.PathLike | None = None, **overrides) -> Settings:
             raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from None
     try:
         settings = Settings(**data)
-    except ValueError as exc:
-        first = str(exc).splitlines()
-        raise InvalidInput(f"config {path or '(defaults)'}: {' '.join(first[:3])}") from None
+    except ValidationError as exc:
+        raise InvalidInput(f"config {path or '(defaults)'}: {first_error(exc)}") from None
     updates = {k: v for k, v in overrides.items() if v is not None}
     return settings.model_copy(update=updates) if updates else settings
 

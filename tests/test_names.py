@@ -22,6 +22,9 @@ from exteri_mail.names import local_part
         ("Łucja", "Wałęsa", "lucja.walesa"),
         ("Zoë", "Ørsted", "zoe.orsted"),
         ("Ana", "Nuñez", "ana.nunez"),
+        ("Niccolo\u0300", "Frescobaldi", "niccolo.frescobaldi"),  # decomposed ò
+        ("Ｍａｒｉｏ", "Ｒｏｓｓｉ", "mario.rossi"),  # full-width Latin
+        ("Ольга", "Петрова", "ol'ga.petrova".replace("'", "")),
     ],
 )
 def test_local_part_is_derived_from_names(first, last, expected):
@@ -44,7 +47,10 @@ def test_local_part_is_derived_from_names(first, last, expected):
         ("Mario_", "Rossi", "first name contains '_'"),
         ("A" * 200, "Rossi", "the limit is 64"),
         ("Mario", "R" * 60, "the limit is 64"),
-        ("'-", "Rossi", "has no plain Latin spelling"),
+        ("'-", "Rossi", "must begin and end with a letter"),
+        ("-Carla", "Rossi", "must begin and end with a letter"),
+        ("Giulia", "V\u0435rdi", "mixes scripts (CYRILLIC, LATIN)"),
+        ("Mario", "Rossi\u200b", "U+200B ZERO WIDTH SPACE"),
     ],
 )
 def test_bad_names_are_refused_naming_the_problem(first, last, message):

@@ -19,6 +19,23 @@ class ExteriGroup(click.Group):
             click.echo(f"exteri-mail: {exc}", err=True)
             ctx.exit(exc.exit_code)
 
+    def main(self, *args, **kwargs):
+        # Click's own usage errors print four lines; ours print one.
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+            click.echo(f"exteri-mail: {exc.format_message()}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"exteri-mail: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("exteri-mail: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
 
 @click.group(cls=ExteriGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", type=click.Path(dir_okay=False), envvar="EXTERI_MAIL_CONFIG",

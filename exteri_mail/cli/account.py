@@ -5,6 +5,7 @@ import sys
 import click
 
 from .. import accounts
+from ..errors import InvalidInput
 from ..plans import PLANS
 from .output import emit, fields, json_option, table
 
@@ -127,6 +128,13 @@ def alias(app, address, state, as_json):
     _report(outcome, as_json)
 
 
+def _read_password() -> str:
+    try:
+        return sys.stdin.read().rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise InvalidInput("the password on standard input is not valid UTF-8") from None
+
+
 @group.command("password")
 @click.argument("address")
 @click.option(
@@ -139,7 +147,7 @@ def alias(app, address, state, as_json):
 @click.pass_obj
 def password(app, address, from_stdin, as_json):
     """Set a new password (generated and shown once, unless --stdin)."""
-    given = sys.stdin.read().rstrip("\r\n") if from_stdin else None
+    given = _read_password() if from_stdin else None
     with app.registry() as reg:
         outcome = accounts.reset_password(reg, address, given)
     _report(outcome, as_json)

@@ -82,7 +82,5 @@ def build(s: Settings) -> dict:
 
 
 def _relayhost(relay: str) -> str:
-    host, sep, port = relay.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise InvalidInput(f"relay {relay!r} must be HOST:PORT (e.g. 127.0.0.1:2525)")
+    host, _, port = relay.rpartition(":")
     return f"[{host.strip('[]')}]:{port}"

@@ -13,11 +13,13 @@ import subprocess
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
+from pydantic import ValidationError
 
 from .. import db, postgres
 from ..dns import helpers as deliverability  # issue 6
 from .. import webmail  # issue 5
 from .. import settings as settings_mod
+from ..errors import InvalidInput
 from ..settings import Settings
 from . import watch
 from .apply import Applied, apply, daemons
@@ -50,8 +52,16 @@ def load_or_create(state_dir: Path, db_name: str, **changes) -> Settings:
     path = config_file(state_dir)
     s = settings_mod.load(path) if path.is_file() else _new_settings(state_dir, db_name)
     updates = {k: v for k, v in changes.items() if v is not None}
+    if path.is_file() and "ports" in updates and updates["ports"] != s.ports:
+        raise InvalidInput(
+            f"the instance in {state_dir} already has its ports; --port-offset "
+            "applies to a new instance (give another --state-dir)"
+        )
     if updates:
-        s = Settings(**{**s.model_dump(), **updates})
+        try:
+            s = Settings(**{**s.model_dump(), **updates})
+        except ValidationError as exc:
+            raise InvalidInput(settings_mod.first_error(exc)) from None
     settings_mod.dump(s, path)
     return s
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jinja2
 
+from ..errors import InvalidInput, ServerError
 from ..resources import resource
 from ..settings import Settings
 from . import context, queries
@@ -103,6 +104,11 @@ def _gid(group: str) -> int:
 
 
 def render(settings: Settings, out_dir: Path) -> list[Path]:
-    written = write_tree(render_all(settings), out_dir)
+    if not str(out_dir).strip() or str(out_dir) == ".":
+        raise InvalidInput("--out needs a folder of its own for the config tree")
+    try:
+        written = write_tree(render_all(settings), out_dir)
+    except OSError as exc:
+        raise ServerError(f"cannot write into {out_dir}: {exc.strerror}") from None
     log.info("rendered %d changed file(s) into %s", len(written), out_dir)
     return written
