@@ -44,16 +44,30 @@ def _helper_state(s: Settings) -> tuple:
         (conf_dir / name).read_text() if (conf_dir / name).is_file() else None
         for name in deliverability.OPENDKIM_FILES
     )
+    from .server import background
+    from .server.instance import OUR_DAEMONS
+
     running = tuple(daemon.running() for daemon in deliverability.daemons(s))
-    return running, files
+    ours = tuple(background.running_pid(s, name) is not None for name in OUR_DAEMONS)
+    return running, ours, files
 
 
-def helpers_up(s: Settings) -> bool:
-    """Start postsrsd and OpenDKIM (or reload OpenDKIM); True if anything changed."""
+def helpers_up(s: Settings, config_path: str | None = None) -> bool:
+    """Start postsrsd, OpenDKIM (or reload it), the From check and the watcher;
+    True if anything changed."""
     from .dns import helpers as deliverability
+
+    from .server import background
+    from .settings import find_config
 
     before = _helper_state(s)
     deliverability.up(s)
+    # The From check that submission asks, and the registry watcher.
+    config = find_config(config_path)
+    if config is None:
+        raise ServerError("host helpers needs the settings file (--config)")
+    background.start(s, config, "fromcheck", port=s.ports.from_check)
+    background.start(s, config, "watch")
     return _helper_state(s) != before
 
 

@@ -31,6 +31,7 @@ class Ports(BaseModel):
     pop3: int = 110
     pop3s: int = 995
     quota_status: int = 10031
+    from_check: int = 10034
     webmail: int = 8443
     web: int = 8080
 

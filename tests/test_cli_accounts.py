@@ -3,6 +3,9 @@
 import json
 
 import pytest
+from click.testing import CliRunner
+
+from exteri_mail.cli import cli as cli_group
 
 PLUS_FIELDS = {
     "address",
@@ -407,3 +410,51 @@ def test_password_from_stdin_is_stored_hashed_and_not_echoed(cli, registry):
     assert "Perché" not in result.stdout and "password " not in result.stdout
     stored = registry.query("SELECT password_hash FROM accounts")[0][0]
     assert stored.startswith("{ARGON2ID}")
+
+
+@pytest.mark.parametrize("command", [["forward", "X", "nuova@ext.test"],
+                                     ["alias", "X", "on"],
+                                     ["rename", "X", "--first", "Ilaria", "--last", "Rossi"],
+                                     ["plan", "X", "outbox"]])
+def test_closed_account_refuses_changes(cli, registry, command):
+    create(cli, "Ilaria", "Conti", "--forward", "ilaria@ext.test")
+    cli("account", "close", "ilaria.conti@esteri.org")
+    before = counts(registry)
+
+    args = ["ilaria.conti@esteri.org" if part == "X" else part for part in command]
+    result = cli("account", *args)
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "exteri-mail: account ilaria.conti@esteri.org is closed; reopen it first")
+    assert counts(registry) == before
+
+
+@pytest.mark.parametrize("forward", ["x@mail.esteri.org", "x@sub.exteri.it",
+                                     "x@ESTERI.ORG."])
+def test_forward_into_our_hosts_is_a_loop(cli, forward):
+    result = create(cli, "Mario", "Rossi", "--forward", forward)
+
+    assert result.exit_code == 1
+    assert "makes a loop" in result.stderr or "is not valid" in result.stderr
+
+
+def test_usage_and_dsn_errors_are_one_line(cli, registry):
+    usage = cli("account", "list", "--status", "deleted")
+    assert usage.exit_code == 2
+    assert len(usage.stderr.strip().splitlines()) == 1
+    assert "'deleted'" in usage.stderr and "--help" in usage.stderr
+
+    bad = CliRunner().invoke(cli_group, ["--dsn", "garbage dsn", "account", "list"],
+                             env={"EXTERI_MAIL_CONFIG": ""})
+    assert bad.exit_code == 1
+    assert bad.stderr.strip().startswith("exteri-mail: the registry DSN is not valid")
+
+
+def test_quota_too_large_and_operator_name_checked(cli):
+    create(cli, "Dario", "Greco", "--plan", "plus")
+
+    huge = cli("account", "quota", "dario.greco@esteri.org", "99999999999999999999G")
+    assert huge.exit_code == 1 and "larger than" in huge.stderr
+    odd = cli("account", "list", operator="evil\nline")
+    assert odd.exit_code == 1 and "operator name must be printable" in odd.stderr

@@ -163,18 +163,12 @@ def _restore(saved: dict[Path, bytes | None]) -> None:
 
 
 def _stop(config: Path) -> None:
-    """Stop what the deployed server started: Postfix, Dovecot, helpers, webmail."""
+    """Stop what the deployed server started: Postfix, Dovecot, every helper."""
     if not config.is_file():
         return
-    from exteri_mail import webmail
-    from exteri_mail.dns import helpers
-    from exteri_mail.server.apply import daemons
+    from exteri_mail.server import instance
 
-    s = settings_mod.load(config)
-    for stop in (webmail.stop, helpers.down):
-        stop(s)
-    for daemon in daemons(s):
-        daemon.stop()
+    instance.down(settings_mod.load(config))
 
 
 @pytest.fixture(scope="module")

@@ -129,3 +129,34 @@ def test_K11_unusual_passwords_log_in(stack, password):
     assert hashed.returncode == 0, hashed.stdout + hashed.stderr
     with submission(stack, account["address"], password) as client:
         assert try_sender(client, account["address"])[0] == 250
+
+
+@pytest.mark.parametrize(
+    ("envelope", "header", "accepted"),
+    [
+        ("own", "Sara <{own}>", True),
+        ("own", "{alias}", True),
+        ("own", "{other}", False),
+        ("own", "ceo@bank.test", False),
+        ("", "{other}", False),
+        ("own", "{own}, {other}", False),
+    ],
+)
+def test_from_header_must_be_the_users_own(stack, sara, luca, envelope, header, accepted):
+    address, password = sara
+    alias = address.replace("@esteri.org", "@exteri.it")
+    sender = address if envelope == "own" else ""
+    from_ = header.format(own=address, alias=alias, other=luca[0])
+    data = f"From: {from_}\r\nSubject: intestazione {from_}\r\n\r\nx\r\n".encode()
+
+    with submission(stack, address, password) as client:
+        if accepted:
+            client.sendmail(sender, ["amica@ext.test"], data)
+        else:
+            with pytest.raises(smtplib.SMTPDataError) as err:
+                client.sendmail(sender, ["amica@ext.test"], data)
+            assert err.value.smtp_code == 553
+            assert b"is not an address of " + address.encode() in err.value.smtp_error
+
+    if accepted:
+        stack.sink.wait_for("amica@ext.test", f"intestazione {from_}")

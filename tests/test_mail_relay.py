@@ -51,3 +51,22 @@ def test_forged_sender_of_a_submission_user_is_refused_on_port_25(stack):
 
     assert code == 553
     assert b"submission port" in reply
+
+
+def test_smuggled_second_message_stays_inside_the_first(stack):
+    stack.create("Piero", "Gallo", forward="piero@ext.test")
+    with smtp(stack, source=OUTSIDE) as client:
+        client.mail("amico@ext.test")
+        client.rcpt("piero.gallo@esteri.org")
+        # A bare LF before the dot: some servers end DATA there (smuggling).
+        client.putcmd("DATA")
+        assert client.getreply()[0] == 354
+        client.send(
+            b"Subject: primo\r\n\r\nx\n.\nMAIL FROM:<boss@ext.test>\r\n"
+            b"RCPT TO:<piero.gallo@esteri.org>\r\nDATA\r\nSubject: contrabbando\r\n"
+            b"\r\ny\r\n.\r\n"
+        )
+        assert client.getreply()[0] == 250
+
+    stack.sink.wait_for("piero@ext.test", "primo")
+    assert not [m for m in stack.sink.received if m.message["Subject"] == "contrabbando"]

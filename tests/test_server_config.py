@@ -108,3 +108,18 @@ def test_status_lists_every_endpoint(stack):
     assert all(
         url.startswith(("smtp", "imap", "pop3")) for url in info["endpoints"].values()
     )
+
+
+def test_up_refuses_new_ports_or_a_bad_relay_for_an_existing_instance(stack):
+    config = (stack.state_dir / "exteri-mail.toml").read_text()
+
+    moved = stack.cli("server", "up", "--state-dir", str(stack.state_dir),
+                      "--port-offset", "7", check=False)
+    relay = stack.cli("server", "up", "--state-dir", str(stack.state_dir),
+                      "--relay", "127.0.0.1:99999", check=False)
+
+    assert moved.returncode == 1 and "already has its ports" in moved.stderr
+    assert relay.returncode == 1
+    assert relay.stderr.strip() == (
+        "exteri-mail: relay '127.0.0.1:99999' must be HOST:PORT, port 1-65535")
+    assert (stack.state_dir / "exteri-mail.toml").read_text() == config

@@ -45,7 +45,7 @@ def helpers(app):
     """Start the SRS and DKIM helpers that Postfix asks (postsrsd, OpenDKIM)."""
     from ..host import helpers_up
 
-    click.echo("started or reloaded" if helpers_up(app.settings) else "unchanged")
+    click.echo("started or reloaded" if helpers_up(app.settings, app.config) else "unchanged")
 
 
 @group.command("webmail")

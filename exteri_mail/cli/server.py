@@ -112,6 +112,18 @@ def watch(app, interval):
     do_watch(app.settings, interval)
 
 
+@group.command("fromcheck")
+@click.pass_obj
+def fromcheck(app):
+    """Stay in the foreground: the milter that checks From on submission."""
+    import logging
+
+    from ..server.fromcheck import serve
+
+    logging.getLogger("exteri_mail").setLevel(logging.INFO)
+    serve(app.settings)
+
+
 @group.command("status")
 @json_option
 @click.pass_obj

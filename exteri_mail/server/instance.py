@@ -15,13 +15,16 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import ValidationError
 
-from .. import db, postgres
-from ..dns import helpers as deliverability  # issue 6
-from .. import webmail  # issue 5
+from .. import (
+    db,
+    postgres,
+    webmail,  # issue 5
+)
 from .. import settings as settings_mod
+from ..dns import helpers as deliverability  # issue 6
 from ..errors import InvalidInput
 from ..settings import Settings
-from . import watch
+from . import background
 from .apply import Applied, apply, daemons
 from .daemons import Postfix
 from .tls import ensure_self_signed
@@ -29,6 +32,8 @@ from .tls import ensure_self_signed
 log = logging.getLogger("exteri_mail.server")
 
 CONFIG_NAME = "exteri-mail.toml"
+# Started after Postfix and Dovecot: the registry watcher and the From check.
+OUR_DAEMONS = ("watch", "fromcheck")
 
 
 def config_file(state_dir: Path) -> Path:
@@ -102,13 +107,17 @@ def up(state_dir: Path, db_name: str = "exterimail", **changes) -> tuple[Setting
     ensure_vmail_user(s.vmail_user)
     _prepare_dirs(s)
     ensure_self_signed(s.path("tls_cert"), s.path("tls_key"), s.hostname)
-    result = apply(s)
-    watch.start(s, config_file(state_dir))
-    return s, result
+    # Both before Postfix takes mail: submission asks the From check, and
+    # the watcher covers the first outage too.
+    config = config_file(state_dir)
+    background.start(s, config, "fromcheck", port=s.ports.from_check)
+    background.start(s, config, "watch")
+    return s, apply(s)
 
 
 def down(s: Settings) -> None:
-    watch.stop(s)
+    for helper in OUR_DAEMONS:
+        background.stop(s, helper)
     postfix, dovecot = daemons(s)
     postfix.stop()
     dovecot.stop()
@@ -126,7 +135,7 @@ def _running(s: Settings) -> dict[str, bool]:
         "postsrsd": srs.running(),
         "opendkim": dkim.running(),
         "forwarder": forwarder.running(),
-        "watch": watch.running_pid(s) is not None,
+        **{name: background.running_pid(s, name) is not None for name in OUR_DAEMONS},
     }
 
 

@@ -11,12 +11,7 @@ queue so mail deferred during the outage goes out now.
 """
 
 import logging
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import psycopg
 
@@ -62,47 +57,3 @@ def watch(s: Settings, interval: float = 1.0) -> None:
             )
         healthy = ok
         time.sleep(interval)
-
-
-def pid_file(s: Settings) -> Path:
-    return s.path("dovecot_run_dir").parent / "watch.pid"
-
-
-def running_pid(s: Settings) -> int | None:
-    try:
-        pid = int(pid_file(s).read_text())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid
-
-
-def start(s: Settings, config: Path) -> None:
-    """Run `exteri-mail server watch` in the background, once."""
-    if running_pid(s) is not None:
-        return
-    log_path = s.path("log_dir") / "watch.log"
-    with open(log_path, "a") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exteri_mail.cli",
-                "--config",
-                str(config),
-                "server",
-                "watch",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
-    pid_file(s).write_text(str(proc.pid))
-
-
-def stop(s: Settings) -> None:
-    pid = running_pid(s)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-    pid_file(s).unlink(missing_ok=True)
