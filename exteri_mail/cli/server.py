@@ -92,11 +92,11 @@ def up(app, state_dir, relay, db_name, port_offset, with_webmail, as_json):
 @group.command("down")
 @click.pass_obj
 def down(app):
-    """Stop the instance's Postfix and Dovecot (PostgreSQL keeps running)."""
+    """Stop the instance's daemons (PostgreSQL keeps running)."""
     from ..server import instance
 
     instance.down(app.settings)
-    click.echo("stopped postfix and dovecot")
+    click.echo("stopped the instance's daemons (PostgreSQL keeps running)")
 
 
 @group.command("watch")
