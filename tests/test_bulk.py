@@ -215,7 +215,7 @@ def test_bad_rows_refuse_the_whole_file(cli, registry, tmp_path):
         "line 4: plan: unknown plan: 'gold' (choose one of easy, outbox, plus)",
         "line 5: forward: plan easy forwards mail and needs a forward address",
         "line 6: forward: forward address 'elena@exteri.it' points into our own "
-        "domains: forwarding into esteri.org or exteri.it makes a loop",
+        "domains: forwarding into esteri.org or exteri.it (or their hosts) makes a loop",
         "line 7: address: mario.rossi@esteri.org is also on line 2",
         "line 8: address: anna.neri@esteri.org is already taken",
         "line 9: password_hash: not a Dovecot password hash (expected a scheme "
