@@ -51,4 +51,4 @@ def test_K04_database_down_defers_and_recovers_without_loss(stack):
     ]
     assert len(copies) == 1
     assert not [m for m in stack.sink.received if "mittente@ext.test" in m.rcpt_tos]
-    assert "registry reachable again" in stack.log("watch")
+    assert "registry back" in stack.log("watch")

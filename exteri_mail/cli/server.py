@@ -32,8 +32,8 @@ def render(app, out_dir):
 @click.pass_obj
 def check(app, tree):
     """Check a rendered TREE (default: the live config) with the daemons' tools."""
-    from ..server.check import check_postfix, check_dovecot, check_tree
     from ..errors import ServerError
+    from ..server.check import check_dovecot, check_postfix, check_tree
 
     if tree:
         check_tree(Path(tree))
@@ -104,11 +104,9 @@ def down(app):
 @click.pass_obj
 def watch(app, interval):
     """Stay in the foreground; recover Postfix and Dovecot after a database outage."""
-    import logging
-
     from ..server.watch import watch as do_watch
 
-    logging.getLogger("exteri_mail").setLevel(logging.INFO)
+    _log_with_time()
     do_watch(app.settings, interval)
 
 
@@ -116,11 +114,9 @@ def watch(app, interval):
 @click.pass_obj
 def fromcheck(app):
     """Stay in the foreground: the milter that checks From on submission."""
-    import logging
-
     from ..server.fromcheck import serve
 
-    logging.getLogger("exteri_mail").setLevel(logging.INFO)
+    _log_with_time()
     serve(app.settings)
 
 
@@ -132,6 +128,16 @@ def status(app, as_json):
     from ..server import instance
 
     emit(instance.status(app.settings), as_json, lambda i: _print_status(i, None))
+
+
+def _log_with_time() -> None:
+    """Our background daemons write their own log file: stamp each line."""
+    import logging
+
+    stamped = logging.Formatter("%(asctime)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(stamped)
+    logging.getLogger("exteri_mail").setLevel(logging.INFO)
 
 
 def _print_status(info: dict, result) -> None:

@@ -31,6 +31,10 @@ def start(s: Settings, config: Path, name: str, port: int | None = None) -> None
     return only when it accepts connections there."""
     if running_pid(s, name) is not None:
         return
+    if port is not None and not _port_free(port):
+        raise ServerError(
+            f"server {name}: port 127.0.0.1:{port} is taken by another process"
+        )
     command = [sys.executable, "-m", "exteri_mail.cli", "--config", str(config)]
     with open(s.path("log_dir") / f"{name}.log", "a") as out:
         proc = subprocess.Popen(
@@ -43,6 +47,16 @@ def start(s: Settings, config: Path, name: str, port: int | None = None) -> None
     pid_file(s, name).write_text(str(proc.pid))
     if port is not None:
         _wait_for_port(proc, name, port)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _wait_for_port(proc: subprocess.Popen, name: str, port: int) -> None:

@@ -75,7 +75,15 @@ class FromCheck(Milter.Base):
 
 
 def serve(s: Settings) -> None:
-    FromCheck.pool = ConnectionPool(s.mail_dsn, min_size=0, max_size=4, open=True)
+    # Connections are checked on checkout: after a database restart a
+    # pooled one is dead, and the message would be deferred for nothing.
+    FromCheck.pool = ConnectionPool(
+        s.mail_dsn,
+        min_size=0,
+        max_size=4,
+        check=ConnectionPool.check_connection,
+        open=True,
+    )
     Milter.factory = FromCheck
     log.info("from check listening on 127.0.0.1:%d", s.ports.from_check)
     Milter.runmilter("exteri-fromcheck", f"inet:{s.ports.from_check}@127.0.0.1", 30)

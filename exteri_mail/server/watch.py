@@ -12,6 +12,7 @@ queue so mail deferred during the outage goes out now.
 
 import logging
 import time
+from datetime import datetime
 
 import psycopg
 
@@ -21,14 +22,15 @@ from .daemons import Dovecot, Postfix, run
 log = logging.getLogger("exteri_mail.watch")
 
 
-def registry_reachable(mail_dsn: str) -> bool:
-    """Can the mail-server role read its views right now?"""
+def registry_started_at(mail_dsn: str) -> datetime | None:
+    """When the registry's server started, as the mail role sees it; None
+    when it cannot read its views right now."""
     try:
         with psycopg.connect(mail_dsn, connect_timeout=2) as conn:
             conn.execute("SELECT 1 FROM mail_domains LIMIT 1")
-        return True
+            return conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
     except psycopg.Error:
-        return False
+        return None
 
 
 def recover(s: Settings) -> None:
@@ -42,18 +44,21 @@ def recover(s: Settings) -> None:
 
 
 def watch(s: Settings, interval: float = 1.0) -> None:
-    healthy = True
+    # A restart quicker than one probe still breaks the daemons' pooled
+    # connections: a new start time counts as an outage that has ended.
+    last = registry_started_at(s.mail_dsn)
     while True:
-        ok = registry_reachable(s.mail_dsn)
-        if ok and not healthy:
-            log.warning(
-                "registry reachable again: reloading postfix and dovecot, "
-                "flushing the queue"
-            )
-            recover(s)
-        elif not ok and healthy:
+        time.sleep(interval)
+        now = registry_started_at(s.mail_dsn)
+        if now is None and last is not None:
             log.warning(
                 "registry unreachable: mail is deferred with 4xx until it is back"
             )
-        healthy = ok
-        time.sleep(interval)
+        elif now is not None and now != last:
+            log.warning(
+                "registry back (started %s): reloading postfix and dovecot, "
+                "flushing the queue",
+                now,
+            )
+            recover(s)
+        last = now
