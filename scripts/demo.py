@@ -92,7 +92,8 @@ def account(stack: Stack, plan: str) -> tuple[str, str | None]:
 def main() -> None:
     start_sink()
     up = subprocess.run(
-        [EXTERI_MAIL, "server", "up", "--relay", f"127.0.0.1:{SINK_PORT}", "--json"],
+        [EXTERI_MAIL, "server", "up", "--webmail", "--relay",
+         f"127.0.0.1:{SINK_PORT}", "--json"],
         capture_output=True,
         text=True,
     )
@@ -148,6 +149,7 @@ Try it by hand (passwords just set):
   {outbox:<26} password {password}   (SMTP submission only)
   {plus:<26} password {plus_password}   (IMAP, POP3, SMTP)
   submission  127.0.0.1:587 STARTTLS, or 465 TLS;  IMAP 143/993, POP3 110/995
+  webmail (plus only) {stack.status["webmail"]["url"]}   request form {stack.status["web"]}
   the certificate is {STATE_DIR / "tls" / "cert.pem"} (self-signed)
   mail for outside addresses lands in the Maildir {OUTSIDE}
   .venv/bin/exteri-mail account list     .venv/bin/exteri-mail server status

@@ -1,6 +1,7 @@
 """render / check / apply: generated config is checked before it goes live."""
 
 import json
+import urllib.request
 import tomllib
 
 import pytest
@@ -108,6 +109,9 @@ def test_status_lists_every_endpoint(stack):
     assert all(
         url.startswith(("smtp", "imap", "pop3")) for url in info["endpoints"].values()
     )
+    assert info["running"]["web"] and info["running"]["fromcheck"]
+    with urllib.request.urlopen(info["web"], timeout=10) as page:
+        assert page.status == 200
 
 
 def test_up_refuses_new_ports_or_a_bad_relay_for_an_existing_instance(stack):

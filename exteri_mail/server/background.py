@@ -1,5 +1,5 @@
-"""Our own small daemons (`server watch`, `server fromcheck`), run in the
-background by `server up`: one pid file and one log file each."""
+"""Our own small daemons (`server watch`, `server fromcheck`, `web`), run in
+the background by `server up`: one pid file and one log file each."""
 
 import os
 import signal
@@ -26,9 +26,15 @@ def running_pid(s: Settings, name: str) -> int | None:
     return pid
 
 
-def start(s: Settings, config: Path, name: str, port: int | None = None) -> None:
-    """Run `exteri-mail server NAME` in the background, once; with PORT,
-    return only when it accepts connections there."""
+def start(
+    s: Settings,
+    config: Path,
+    name: str,
+    port: int | None = None,
+    args: tuple[str, ...] | None = None,
+) -> None:
+    """Run `exteri-mail server NAME` (or `exteri-mail ARGS`) in the
+    background, once; with PORT, return only when it accepts connections."""
     if running_pid(s, name) is not None:
         return
     if port is not None and not _port_free(port):
@@ -38,7 +44,7 @@ def start(s: Settings, config: Path, name: str, port: int | None = None) -> None
     command = [sys.executable, "-m", "exteri_mail.cli", "--config", str(config)]
     with open(s.path("log_dir") / f"{name}.log", "a") as out:
         proc = subprocess.Popen(
-            [*command, "server", name],
+            [*command, *(args or ("server", name))],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,

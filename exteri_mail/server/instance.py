@@ -33,7 +33,7 @@ log = logging.getLogger("exteri_mail.server")
 
 CONFIG_NAME = "exteri-mail.toml"
 # Started after Postfix and Dovecot: the registry watcher and the From check.
-OUR_DAEMONS = ("watch", "fromcheck")
+OUR_DAEMONS = ("watch", "fromcheck", "web")
 
 
 def config_file(state_dir: Path) -> Path:
@@ -112,7 +112,11 @@ def up(state_dir: Path, db_name: str = "exterimail", **changes) -> tuple[Setting
     config = config_file(state_dir)
     background.start(s, config, "fromcheck", port=s.ports.from_check)
     background.start(s, config, "watch")
-    return s, apply(s)
+    result = apply(s)
+    # The request form and client autoconfiguration (after Postfix: it
+    # sends the confirmation mail through it).
+    background.start(s, config, "web", port=s.ports.web, args=("web",))
+    return s, result
 
 
 def down(s: Settings) -> None:
@@ -157,5 +161,6 @@ def status(s: Settings) -> dict:
             "pop3s": url("pop3s", s.ports.pop3s),
         },
         "relay": s.relay,
+        "web": f"http://{host}:{s.ports.web}/",
         "webmail": webmail.status(s),  # issue 5
     }
