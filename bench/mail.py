@@ -27,6 +27,12 @@ MAPS = {
         "sender_logins",
         "SELECT local_part || '@' || domain, login FROM mail_sender_logins",
     ),
+    # Port 25's refusal of our submission users' addresses as senders.
+    "smtpd_sender_restrictions": (
+        "sender_owned",
+        "SELECT DISTINCT local_part || '@' || domain, '553 5.7.1 Sender address "
+        "belongs to a user of ours' FROM mail_sender_logins",
+    ),
 }
 
 
