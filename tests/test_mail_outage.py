@@ -52,3 +52,17 @@ def test_K04_database_down_defers_and_recovers_without_loss(stack):
     assert len(copies) == 1
     assert not [m for m in stack.sink.received if "mittente@ext.test" in m.rcpt_tos]
     assert "registry back" in stack.log("watch")
+
+
+def test_forwarding_does_not_depend_on_dovecot(stack):
+    easy = stack.create("Ugo", "Sala", forward="ugo@ext.test")["address"]
+    plus = stack.create("Vera", "Sala", plan="plus")["address"]
+
+    stack.doveadm("stop")
+    try:
+        assert rcpt_code(stack, easy) == 250
+        assert 400 <= rcpt_code(stack, plus) < 500
+    finally:
+        stack.cli("server", "up", "--state-dir", str(stack.state_dir))
+
+    assert rcpt_code(stack, plus) == 250

@@ -17,6 +17,11 @@ POSTFIX_MAPS = {
     "sender_logins": (
         "SELECT login FROM mail_sender_logins WHERE local_part = '%u' AND domain = '%d'"
     ),
+    # Names the restriction class (main.cf) that asks for the quota.
+    "mailbox_quota": (
+        "SELECT DISTINCT 'mailbox_quota' FROM mail_users "
+        "WHERE local_part = '%u' AND domain = '%d'"
+    ),
     # Port 25 offers no AUTH, so Postfix's *_sender_login_mismatch checks
     # are inert there; this access map refuses our senders instead.
     "sender_owned": (
