@@ -24,16 +24,11 @@ def check_part(tree: Path, part: str) -> None:
     A host of a split setup runs only one of the daemons, so it has only
     that daemon's tools.
     """
-    from .server.check import check_dovecot, check_postfix
+    from .server.check import check_tree
 
-    if part == "postfix":
-        problems = check_postfix(tree / "postfix")
-    elif part == "dovecot":
-        problems = check_dovecot(tree / "dovecot" / "dovecot.conf")
-    else:
+    if part not in PARTS:
         raise ServerError(f"unknown part {part!r}: choose one of {', '.join(PARTS)}")
-    if problems:
-        raise ServerError("configuration check failed:\n  " + "\n  ".join(problems))
+    check_tree(tree, [part])
 
 
 def _helper_state(s: Settings) -> tuple:

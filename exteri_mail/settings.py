@@ -9,7 +9,9 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .dns.config import Deliverability  # issue 6
@@ -31,9 +33,29 @@ class Ports(BaseModel):
     pop3: int = 110
     pop3s: int = 995
     quota_status: int = 10031
+    # Dovecot's LMTP and auth on TCP: only opened for MX hosts elsewhere
+    # (mailstore.listen); one host uses Unix sockets.
+    lmtp: int = 24
+    auth: int = 10033
     from_check: int = 10034
     webmail: int = 8443
     web: int = 8080
+
+
+class Mailstore(BaseModel):
+    """How Postfix reaches Dovecot: LMTP delivery, SASL logins, quota policy.
+
+    On one host they meet on Unix sockets in Postfix's queue and the quota
+    policy on 127.0.0.1. When Postfix and Dovecot run on different hosts,
+    each MX host sets `host` to the Dovecot host's private address and the
+    Dovecot host sets `listen` to that address: Dovecot then also takes
+    LMTP, auth and quota-status on TCP there (ports.lmtp, ports.auth,
+    ports.quota_status). Those three carry passwords and mail in clear, so
+    they belong on a private network that only the MX hosts reach.
+    """
+
+    host: str | None = None
+    listen: list[str] = Field(default_factory=list)
 
 
 # --- Account requests and the web application (issue 7) -------------------
@@ -109,6 +131,11 @@ class Settings(BaseSettings):
     test_domains: bool = False
     # Account requests and the web application (issue 7).
     web: Web = Field(default_factory=Web)
+    # What this host runs: "mx" (Postfix and its helpers), "imap" (Dovecot).
+    runs: list[Literal["mx", "imap"]] = Field(
+        default_factory=lambda: ["mx", "imap"], min_length=1
+    )
+    mailstore: Mailstore = Field(default_factory=Mailstore)
 
     @field_validator("hostname", "primary_domain", "alias_domain")
     @classmethod
@@ -124,6 +151,32 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"relay {value!r} must be HOST:PORT, port 1-65535")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _split(self) -> "Settings":
+        store = self.mailstore
+        if not self.runs_imap and store.host is None:
+            raise ValueError(
+                "runs has no imap: set mailstore.host to the Dovecot host's address"
+            )
+        if self.runs_imap and store.host is not None:
+            raise ValueError(
+                "mailstore.host is for MX hosts without Dovecot, and runs has imap"
+            )
+        if not self.runs_mx and not store.listen:
+            raise ValueError(
+                "runs has no mx: set mailstore.listen to the address the MX hosts "
+                "reach Dovecot on"
+            )
+        return self
+
+    @property
+    def runs_mx(self) -> bool:
+        return "mx" in self.runs
+
+    @property
+    def runs_imap(self) -> bool:
+        return "imap" in self.runs
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

@@ -32,17 +32,17 @@ def render(app, out_dir):
 @click.pass_obj
 def check(app, tree):
     """Check a rendered TREE (default: the live config) with the daemons' tools."""
-    from ..errors import ServerError
-    from ..server.check import check_dovecot, check_postfix, check_tree
+    from ..server.check import check_configs, check_tree
+    from ..server.render import parts
 
+    s = app.settings
     if tree:
-        check_tree(Path(tree))
+        check_tree(Path(tree), parts(s))
     else:
-        s = app.settings
-        problems = (check_postfix(s.path("postfix_dir"))
-                    + check_dovecot(s.path("dovecot_dir") / "dovecot.conf"))
-        if problems:
-            raise ServerError("configuration check failed:\n  " + "\n  ".join(problems))
+        check_configs(
+            s.path("postfix_dir") if s.runs_mx else None,
+            s.path("dovecot_dir") / "dovecot.conf" if s.runs_imap else None,
+        )
     click.echo("configuration ok")
 
 

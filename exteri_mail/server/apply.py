@@ -11,7 +11,7 @@ from ..errors import ServerError
 from ..settings import Settings
 from .check import check_tree
 from .daemons import Dovecot, Postfix
-from .render import render_all, write_atomic, write_tree
+from .render import parts, render_all, write_atomic, write_tree
 
 log = logging.getLogger("exteri_mail.server")
 
@@ -47,7 +47,7 @@ def apply(settings: Settings, start: bool = True) -> Applied:
     )
     try:
         write_tree(rendered, staging)
-        check_tree(staging)
+        check_tree(staging, parts(settings))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -61,19 +61,18 @@ def apply(settings: Settings, start: bool = True) -> Applied:
     result = Applied(changed=list(previous))
 
     # SRS and DKIM helpers (issue 6): Postfix asks them, so they start first.
-    if settings.instance and start:
+    if settings.instance and start and settings.runs_mx:
         deliverability.up(settings)
 
-    postfix, dovecot = daemons(settings)
-    needs_start = start and not (postfix.running() and dovecot.running())
+    needs_start = start and not all(d.running() for d in running_here(settings))
     if previous or needs_start:
         try:
-            _reload(postfix, dovecot)
+            _reload(settings)
         except ServerError as exc:
             if not any(old is not None for old in previous.values()):
                 raise  # a first start: there is no previous configuration
             _restore(previous, rendered, settings)
-            _reload(postfix, dovecot)
+            _reload(settings)
             raise ServerError(
                 f"reload failed, previous configuration restored: {exc}"
             ) from None
@@ -81,12 +80,22 @@ def apply(settings: Settings, start: bool = True) -> Applied:
     return result
 
 
-def _reload(postfix: Postfix, dovecot: Dovecot) -> None:
+def running_here(settings: Settings) -> list[Postfix | Dovecot]:
+    """The daemons this host runs (Settings.runs)."""
+    postfix, dovecot = daemons(settings)
+    return [postfix] * settings.runs_mx + [dovecot] * settings.runs_imap
+
+
+def _reload(settings: Settings) -> None:
+    postfix, dovecot = daemons(settings)
     # Postfix's check makes the queue's private/ folder, where Dovecot puts
     # the auth and LMTP sockets that Postfix then connects to.
-    postfix.prepare()
-    dovecot.start_or_reload()
-    postfix.start_or_reload()
+    if settings.runs_mx:
+        postfix.prepare()
+    if settings.runs_imap:
+        dovecot.start_or_reload()
+    if settings.runs_mx:
+        postfix.start_or_reload()
 
 
 def _restore(previous: dict[Path, str | None], rendered, settings: Settings) -> None:

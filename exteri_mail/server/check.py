@@ -99,9 +99,20 @@ def _check_dovecot_sql(sql_conf: Path) -> list[str]:
     return problems
 
 
-def check_tree(root: Path) -> None:
-    problems = check_postfix(root / "postfix") + check_dovecot(
-        root / "dovecot" / "dovecot.conf"
+def check_tree(root: Path, parts: list[str]) -> None:
+    """Check the PARTS ("postfix", "dovecot") of the tree at ROOT."""
+    check_configs(
+        root / "postfix" if "postfix" in parts else None,
+        root / "dovecot" / "dovecot.conf" if "dovecot" in parts else None,
     )
+
+
+def check_configs(postfix_dir: Path | None, dovecot_conf: Path | None) -> None:
+    """Check the given configurations; raise with every problem found."""
+    problems = []
+    if postfix_dir is not None:
+        problems += check_postfix(postfix_dir)
+    if dovecot_conf is not None:
+        problems += check_dovecot(dovecot_conf)
     if problems:
         raise ServerError("configuration check failed:\n  " + "\n  ".join(problems))

@@ -56,6 +56,7 @@ def build(s: Settings) -> dict:
         "mynetworks": ["127.0.0.1/32", *(["[::1]/128"] if ipv6 else [])],
         "ports": s.ports,
         "relay": s.relay and _relayhost(s.relay),
+        "mailstore": mailstore(s),
         "role_aliases": role_aliases(s),
         "db": _database(s.mail_dsn),
         "postfix_dir": s.path("postfix_dir"),
@@ -78,6 +79,26 @@ def build(s: Settings) -> dict:
             "user": queries.DOVECOT_USER.replace("{vmail}", str(vmail)),
             "iterate": queries.DOVECOT_ITERATE,
         },
+    }
+
+
+def mailstore(s: Settings) -> dict:
+    """Where this host's Postfix reaches Dovecot, and what Dovecot opens
+    for MX hosts elsewhere (see settings.Mailstore)."""
+    host, ports = s.mailstore.host, s.ports
+    if host is None:
+        lmtp, auth, policy = "unix:private/dovecot-lmtp", "private/auth", "127.0.0.1"
+    else:
+        # Postfix wants an IPv6 address in brackets; a name works as is.
+        policy = f"[{host}]" if ":" in host else host
+        lmtp, auth = f"inet:[{host.strip('[]')}]:{ports.lmtp}", f"inet:{policy}:{ports.auth}"
+    return {
+        "postfix_local": s.runs_mx,
+        "lmtp": lmtp,
+        "auth": auth,
+        "policy": f"inet:{policy}:{ports.quota_status}",
+        "listen": s.mailstore.listen,
+        "policy_listen": list(dict.fromkeys(["127.0.0.1", *s.mailstore.listen])),
     }
 
 

@@ -110,12 +110,14 @@ def up(state_dir: Path, db_name: str = "exterimail", **changes) -> tuple[Setting
     # Both before Postfix takes mail: submission asks the From check, and
     # the watcher covers the first outage too.
     config = config_file(state_dir)
-    background.start(s, config, "fromcheck", port=s.ports.from_check)
+    if s.runs_mx:
+        background.start(s, config, "fromcheck", port=s.ports.from_check)
     background.start(s, config, "watch")
     result = apply(s)
     # The request form and client autoconfiguration (after Postfix: it
     # sends the confirmation mail through it).
-    background.start(s, config, "web", port=s.ports.web, args=("web",))
+    if s.runs_mx:
+        background.start(s, config, "web", port=s.ports.web, args=("web",))
     return s, result
 
 
@@ -130,37 +132,54 @@ def down(s: Settings) -> None:
 
 
 def _running(s: Settings) -> dict[str, bool]:
+    """Every daemon this host runs (Settings.runs) and whether it does."""
     postfix, dovecot = daemons(s)
-    srs, dkim = deliverability.daemons(s)
-    forwarder = Postfix(deliverability.forwarder_paths(s)["config_dir"])
-    return {
-        "postfix": postfix.running(),
-        "dovecot": dovecot.running(),
-        "postsrsd": srs.running(),
-        "opendkim": dkim.running(),
-        "forwarder": forwarder.running(),
-        **{name: background.running_pid(s, name) is not None for name in OUR_DAEMONS},
-    }
+    running = {"watch": background.running_pid(s, "watch") is not None}
+    if s.runs_mx:
+        srs, dkim = deliverability.daemons(s)
+        forwarder = Postfix(deliverability.forwarder_paths(s)["config_dir"])
+        running |= {
+            "postfix": postfix.running(),
+            "postsrsd": srs.running(),
+            "opendkim": dkim.running(),
+            "forwarder": forwarder.running(),
+            "fromcheck": background.running_pid(s, "fromcheck") is not None,
+            "web": background.running_pid(s, "web") is not None,
+        }
+    if s.runs_imap:
+        running["dovecot"] = dovecot.running()
+    return running
+
+
+def _endpoints(s: Settings) -> dict[str, str]:
+    host = s.listen[0]
+    endpoints = {}
+    if s.runs_mx:
+        endpoints |= {
+            "smtp": f"smtp://{host}:{s.ports.smtp}",
+            "submission": f"smtp+starttls://{host}:{s.ports.submission}",
+            "submissions": f"smtps://{host}:{s.ports.submissions}",
+        }
+    if s.runs_imap:
+        endpoints |= {
+            "imap": f"imap+starttls://{host}:{s.ports.imap}",
+            "imaps": f"imaps://{host}:{s.ports.imaps}",
+            "pop3": f"pop3+starttls://{host}:{s.ports.pop3}",
+            "pop3s": f"pop3s://{host}:{s.ports.pop3s}",
+        }
+    return endpoints
 
 
 def status(s: Settings) -> dict:
     host = s.listen[0]
-    url = lambda scheme, port: f"{scheme}://{host}:{port}"  # noqa: E731
     return {
         "state_dir": str(s.state_dir),
         "config": str(config_file(s.state_dir)),
         "registry": db.describe(s.dsn),
+        "runs": s.runs,
         "running": _running(s),
-        "endpoints": {
-            "smtp": url("smtp", s.ports.smtp),
-            "submission": url("smtp+starttls", s.ports.submission),
-            "submissions": url("smtps", s.ports.submissions),
-            "imap": url("imap+starttls", s.ports.imap),
-            "imaps": url("imaps", s.ports.imaps),
-            "pop3": url("pop3+starttls", s.ports.pop3),
-            "pop3s": url("pop3s", s.ports.pop3s),
-        },
+        "endpoints": _endpoints(s),
         "relay": s.relay,
-        "web": f"http://{host}:{s.ports.web}/",
+        "web": f"http://{host}:{s.ports.web}/" if s.runs_mx else None,
         "webmail": webmail.status(s),  # issue 5
     }

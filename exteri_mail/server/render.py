@@ -57,15 +57,26 @@ def environment() -> jinja2.Environment:
     )
 
 
+# Which daemon each top folder of the tree configures, by Settings.runs.
+PARTS = {"postfix": "mx", "dovecot": "imap"}
+
+
+def parts(settings: Settings) -> list[str]:
+    """The folders of the tree this host runs (both, on one host)."""
+    return [part for part, service in PARTS.items() if service in settings.runs]
+
+
 def render_all(settings: Settings) -> dict[str, tuple[str, Output]]:
-    """Relative path -> (content, output) for the whole tree, in memory."""
+    """Relative path -> (content, output) for this host's tree, in memory."""
     env, data = environment(), context.build(settings)
+    wanted = parts(settings)
     return {
         out.path: (
             env.get_template(out.template).render(**data, **dict(out.extra)),
             out,
         )
         for out in OUTPUTS
+        if out.path.partition("/")[0] in wanted
     }
 
 
