@@ -48,20 +48,22 @@ def _helper_state(s: Settings) -> tuple:
 
 
 def helpers_up(s: Settings, config_path: str | None = None) -> bool:
-    """Start postsrsd, OpenDKIM (or reload it), the From check and the watcher;
-    True if anything changed."""
+    """Start what this host's daemons lean on: on an MX host postsrsd,
+    OpenDKIM (or reload it) and the From check; everywhere the registry
+    watcher. True if anything changed."""
     from .dns import helpers as deliverability
-
     from .server import background
     from .settings import find_config
 
-    before = _helper_state(s)
-    deliverability.up(s)
-    # The From check that submission asks, and the registry watcher.
     config = find_config(config_path)
     if config is None:
         raise ServerError("host helpers needs the settings file (--config)")
-    background.start(s, config, "fromcheck", port=s.ports.from_check)
+    before = _helper_state(s)
+    if s.runs_mx:
+        deliverability.up(s)
+        # The From check that submission asks.
+        background.start(s, config, "fromcheck", port=s.ports.from_check)
+    # The registry watcher recovers whichever of Postfix and Dovecot run here.
     background.start(s, config, "watch")
     return _helper_state(s) != before
 

@@ -8,7 +8,6 @@ with __) override the file; command-line flags override both.
 import os
 import tomllib
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -131,10 +130,9 @@ class Settings(BaseSettings):
     test_domains: bool = False
     # Account requests and the web application (issue 7).
     web: Web = Field(default_factory=Web)
-    # What this host runs: "mx" (Postfix and its helpers), "imap" (Dovecot).
-    runs: list[Literal["mx", "imap"]] = Field(
-        default_factory=lambda: ["mx", "imap"], min_length=1
-    )
+    # What this host runs: "mx" (Postfix and its helpers), "imap" (Dovecot);
+    # neither on a host that only keeps the registry or serves the webmail.
+    runs: list[Literal["mx", "imap"]] = Field(default_factory=lambda: ["mx", "imap"])
     mailstore: Mailstore = Field(default_factory=Mailstore)
 
     @field_validator("hostname", "primary_domain", "alias_domain")
@@ -155,7 +153,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _split(self) -> "Settings":
         store = self.mailstore
-        if not self.runs_imap and store.host is None:
+        if self.runs_mx and not self.runs_imap and store.host is None:
             raise ValueError(
                 "runs has no imap: set mailstore.host to the Dovecot host's address"
             )
@@ -163,7 +161,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 "mailstore.host is for MX hosts without Dovecot, and runs has imap"
             )
-        if not self.runs_mx and not store.listen:
+        if self.runs_imap and not self.runs_mx and not store.listen:
             raise ValueError(
                 "runs has no mx: set mailstore.listen to the address the MX hosts "
                 "reach Dovecot on"

@@ -208,8 +208,15 @@ def _des_key(layout: Layout) -> str:
 
 
 def context(settings: Settings, layout: Layout) -> dict:
+    if not settings.runs_mx:
+        raise InvalidInput(
+            "the webmail sends through this host's Postfix: serve it from an MX "
+            "host (runs has no mx)"
+        )
     registry = _registry(settings.mail_dsn)  # checked before anything is written
     host = _mail_host(settings)
+    # Dovecot on another host (mailstore.host): Roundcube reads mail there.
+    imap_host = _host(settings.mailstore.host) if settings.mailstore.host else host
     return {
         "header": HEADER,
         "hostname": settings.hostname,
@@ -233,7 +240,7 @@ def context(settings: Settings, layout: Layout) -> dict:
         "temp_dir": f"{layout.roundcube / 'temp'}/",
         "web_log_dir": f"{layout.web_log_dir}/",
         "des_key": _des_key(layout),
-        "imap_host": f"ssl://{host}:{settings.ports.imaps}",
+        "imap_host": f"ssl://{imap_host}:{settings.ports.imaps}",
         "smtp_host": f"tls://{host}:{settings.ports.submission}",
         "tls_options": _tls_options(settings),
         "plugins": [PLUGIN],

@@ -35,6 +35,7 @@ def _up(state_dir: Path, *extra: str) -> Stack:
     result = subprocess.run(
         [EXTERI_MAIL, "server", "up", "--state-dir", str(state_dir), "--json", *extra],
         capture_output=True,
+        check=False,
         text=True,
         env={**os.environ, "EXTERI_MAIL_CONFIG": ""},
     )
@@ -51,14 +52,21 @@ def hosts():
     ports = Ports(**{k: v + offset for k, v in Ports().model_dump().items()})
     base = _new_settings(ROOT / "imap", DB)
     written = {
-        "imap": base.model_copy(update={
-            "runs": ["imap"], "ports": ports,
-            "mailstore": Mailstore(listen=["127.0.0.1"]),
-        }),
-        "mx": base.model_copy(update={
-            "state_dir": ROOT / "mx", "runs": ["mx"], "ports": ports,
-            "mailstore": Mailstore(host="127.0.0.1"),
-        }),
+        "imap": base.model_copy(
+            update={
+                "runs": ["imap"],
+                "ports": ports,
+                "mailstore": Mailstore(listen=["127.0.0.1"]),
+            }
+        ),
+        "mx": base.model_copy(
+            update={
+                "state_dir": ROOT / "mx",
+                "runs": ["mx"],
+                "ports": ports,
+                "mailstore": Mailstore(host="127.0.0.1"),
+            }
+        ),
     }
     for name, s in written.items():
         settings_mod.dump(s, config_file(ROOT / name))
@@ -120,9 +128,11 @@ def test_submission_on_the_mx_logs_in_against_the_imap_host(hosts):
         client.send_message(message(account["address"], "zia@ext.test", "da lontano"))
     assert mx.sink.wait_for("zia@ext.test", "da lontano")
 
-    with submission(mx) as client:
-        with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
-            auth_plain(client, account["address"], "not-the-password-1")
+    with (
+        submission(mx) as client,
+        pytest.raises(smtplib.SMTPAuthenticationError) as refused,
+    ):
+        auth_plain(client, account["address"], "not-the-password-1")
     assert refused.value.smtp_code == 535
 
 
@@ -132,6 +142,9 @@ def test_dovecot_down_defers_mailbox_mail_and_forwarding_goes_on(hosts):
     easy = mx.create("Marco", "Bruno", forward="marco@ext.test")
     store.cli("server", "down")
     try:
+        stopped = store.cli("server", "status", "--json", check=False)
+        assert stopped.returncode == 3
+        assert json.loads(stopped.stdout)["running"]["dovecot"] is False
         with smtp(mx) as client:
             # The quota policy lives on the IMAP host: unreachable is 4xx.
             code, reply = client.docmd("MAIL FROM:<amico@ext.test>")
@@ -155,14 +168,24 @@ def test_an_mx_without_a_mailstore_is_refused_in_one_line(tmp_path):
     config = tmp_path / "exteri-mail.toml"
     config.write_text('runs = ["mx"]\n')
     result = subprocess.run(
-        [EXTERI_MAIL, "--config", str(config), "server", "render", "--out",
-         str(tmp_path / "tree")],
+        [
+            EXTERI_MAIL,
+            "--config",
+            str(config),
+            "server",
+            "render",
+            "--out",
+            str(tmp_path / "tree"),
+        ],
         capture_output=True,
+        check=False,
         text=True,
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"exteri-mail: config {config}: runs has no imap: set mailstore.host to the "
-        "Dovecot host's address"
+        (
+            f"exteri-mail: config {config}: runs has no imap: set mailstore.host "
+            "to the Dovecot host's address"
+        )
     ]
     assert not (tmp_path / "tree").exists()

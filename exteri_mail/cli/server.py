@@ -124,10 +124,14 @@ def fromcheck(app):
 @json_option
 @click.pass_obj
 def status(app, as_json):
-    """What runs, and where to reach it."""
+    """What runs, and where to reach it; exit status 3 when a daemon is stopped."""
     from ..server import instance
 
-    emit(instance.status(app.settings), as_json, lambda i: _print_status(i, None))
+    info = instance.status(app.settings)
+    emit(info, as_json, lambda i: _print_status(i, None))
+    # As an init script's status would: monitoring reads the exit status.
+    if not all(info["running"].values()):
+        click.get_current_context().exit(3)
 
 
 def _log_with_time() -> None:
