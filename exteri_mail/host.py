@@ -48,8 +48,8 @@ def _helper_state(s: Settings) -> tuple:
 
 
 def helpers_up(s: Settings, config_path: str | None = None) -> bool:
-    """Start postsrsd, OpenDKIM (or reload it), the From check and the watcher;
-    True if anything changed."""
+    """Start postsrsd, OpenDKIM (or reload it), the From check, the watcher
+    and the bounce filter; True if anything changed."""
     from .dns import helpers as deliverability
 
     from .server import background
@@ -63,6 +63,7 @@ def helpers_up(s: Settings, config_path: str | None = None) -> bool:
         raise ServerError("host helpers needs the settings file (--config)")
     background.start(s, config, "fromcheck", port=s.ports.from_check)
     background.start(s, config, "watch")
+    deliverability.start_bouncefilter(s, config)
     return _helper_state(s) != before
 
 

@@ -56,6 +56,8 @@ def postfix_data(s: Settings) -> dict:
         "srs_forward_port": config.port(s, "srs_forward_port"),
         "srs_reverse_port": config.port(s, "srs_reverse_port"),
         "dkim_port": config.port(s, "dkim_port"),
+        "bounce_return_port": config.port(s, "bounce_return_port"),
+        "bounce_filter_port": config.port(s, "bounce_filter_port"),
     }
 
 
@@ -342,6 +344,15 @@ def forwarder_up(s: Settings) -> bool:
     postfix.prepare()
     postfix.start_or_reload()
     return True
+
+
+def start_bouncefilter(s: Settings, config_file: Path) -> None:
+    """`server bouncefilter` in the background, before Postfix hands it
+    anything (see bouncefilter.py)."""
+    from ..server import background
+
+    port = config.port(s, "bounce_filter_port")
+    background.start(s, config_file, "bouncefilter", port=port)
 
 
 def down(s: Settings) -> None:

@@ -33,7 +33,7 @@ log = logging.getLogger("exteri_mail.server")
 
 CONFIG_NAME = "exteri-mail.toml"
 # Started after Postfix and Dovecot: the registry watcher and the From check.
-OUR_DAEMONS = ("watch", "fromcheck", "web")
+OUR_DAEMONS = ("watch", "fromcheck", "web", "bouncefilter")
 
 
 def config_file(state_dir: Path) -> Path:
@@ -113,6 +113,7 @@ def up(state_dir: Path, db_name: str = "exterimail", **changes) -> tuple[Setting
     if s.runs_mx:
         background.start(s, config, "fromcheck", port=s.ports.from_check)
     background.start(s, config, "watch")
+    deliverability.start_bouncefilter(s, config)  # issue 6
     result = apply(s)
     # The request form and client autoconfiguration (after Postfix: it
     # sends the confirmation mail through it).
