@@ -10,6 +10,10 @@ through postsrsd and which sends it out. Its bounces (a forward that
 failed) are the only mail its body checks touch: they withhold the
 private forward address. Deliveries into Plus mailboxes and mail from our
 users never take that path.
+
+A bounce the destination writes later comes back to the SRS address at
+port 25; main.cf sends it through the `srsreturn` listener, whose milter
+(bouncefilter.py) rebuilds it before it goes to the original sender.
 """
 
 import logging
