@@ -113,3 +113,19 @@ def test_garbage_still_gives_a_report():
     out = rebuilt(b"\x00\xff not a message at all\r\n\r\n" + FORWARD.encode())
 
     assert b"multipart/report" in out and b"rita.privata" not in out
+
+
+def test_a_report_with_several_recipients_names_none_of_them():
+    report = bounces.read(dsn_samples.exim(SRS, FORWARD, ADDRESS, SENDER, "P"))
+
+    msg = bounces.rebuild(
+        report,
+        sender="",
+        address=ADDRESS,
+        withheld=bounces.withheld(report, "", OURS, {FORWARD}),
+        hostname="mail.esteri.org",
+        placeholder="forward-address-withheld@esteri.org",
+    )
+
+    assert msg["To"] == "undisclosed-recipients:;"
+    assert b"ext.test" not in msg.as_bytes()

@@ -116,7 +116,9 @@ class BounceFilter(Milter.Base):
         with self.pool.connection() as conn:
             rows = conn.execute(_NAMED, {"words": sorted(report.words)}).fetchall()
         address, forwards = recognise(rows, report.words, ours)
-        sender = ", ".join(self.recipients)
+        # A report has one recipient; were others let in beside it, none
+        # may learn where the others' mail goes.
+        sender = self.recipients[0] if len(self.recipients) == 1 else ""
         msg = bounces.rebuild(
             report,
             sender=sender,

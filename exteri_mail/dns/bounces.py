@@ -142,8 +142,7 @@ def withheld(
     """Names that may not reach SENDER: the destination's addresses and
     hosts, and the FORWARDS (an account's forward addresses) with their
     domains; never SENDER's own domain or ours (OURS: domains and hosts)."""
-    sender_domain = sender.rpartition("@")[2].lower()
-    keep = {*ours, sender_domain, sender.lower()}
+    keep = {*ours, sender.rpartition("@")[2].lower(), sender.lower()} - {""}
     names = {*report.named, *(f.lower() for f in forwards)}
     domains = {n.rpartition("@")[2] for n in names if "@" in n}
     return {
@@ -199,7 +198,7 @@ def rebuild(
     shown = address or "un indirizzo di esteri / an esteri address"
     msg = EmailMessage()
     msg["From"] = f"Mail Delivery System <MAILER-DAEMON@{hostname}>"
-    msg["To"] = sender
+    msg["To"] = sender or "undisclosed-recipients:;"
     msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain=hostname)
