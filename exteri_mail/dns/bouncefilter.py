@@ -91,13 +91,12 @@ class BounceFilter(Milter.Base):
 
     def eom(self):
         try:
-            fields, body = self._rebuilt()
+            self._replace(*self._rebuilt())
         except psycopg.Error as exc:
             return self._defer("registry unavailable", exc)
         except Exception as exc:  # never pass on what could not be rebuilt
             log.exception("cannot rebuild a report for %s", self.recipients)
             return self._defer("cannot rebuild the report", exc)
-        self._replace(fields, body)
         log.info("rebuilt a report for %s", ", ".join(self.recipients))
         return Milter.ACCEPT
 
