@@ -49,8 +49,8 @@ def _helper_state(s: Settings) -> tuple:
 
 def helpers_up(s: Settings, config_path: str | None = None) -> bool:
     """Start what this host's daemons lean on: on an MX host postsrsd,
-    OpenDKIM (or reload it) and the From check; everywhere the registry
-    watcher. True if anything changed."""
+    OpenDKIM (or reload it), the From check and the bounce filter;
+    everywhere the registry watcher. True if anything changed."""
     from .dns import helpers as deliverability
     from .server import background
     from .settings import find_config
@@ -63,6 +63,7 @@ def helpers_up(s: Settings, config_path: str | None = None) -> bool:
         deliverability.up(s)
         # The From check that submission asks.
         background.start(s, config, "fromcheck", port=s.ports.from_check)
+        deliverability.start_bouncefilter(s, config)
     # The registry watcher recovers whichever of Postfix and Dovecot run here.
     background.start(s, config, "watch")
     return _helper_state(s) != before

@@ -42,7 +42,7 @@ def check(tree, part):
 @group.command("helpers")
 @click.pass_obj
 def helpers(app):
-    """Start the SRS and DKIM helpers that Postfix asks (postsrsd, OpenDKIM)."""
+    """Start the helpers that Postfix asks (postsrsd, OpenDKIM, our milters)."""
     from ..host import helpers_up
 
     click.echo("started or reloaded" if helpers_up(app.settings, app.config) else "unchanged")

@@ -120,6 +120,16 @@ def fromcheck(app):
     serve(app.settings)
 
 
+@group.command("bouncefilter")
+@click.pass_obj
+def bouncefilter(app):
+    """Stay in the foreground: the milter that rebuilds bounces to SRS addresses."""
+    from ..dns.bouncefilter import serve
+
+    _log_with_time()
+    serve(app.settings)
+
+
 @group.command("status")
 @json_option
 @click.pass_obj
@@ -149,7 +159,7 @@ def _print_status(info: dict, result) -> None:
         click.echo(f"instance in {info['state_dir']} "
                    f"({len(result.changed)} config file(s) updated)")
     for name, running in info["running"].items():
-        click.echo(f"{name:<10} {'running' if running else 'stopped'}")
+        click.echo(f"{name:<12} {'running' if running else 'stopped'}")
     fields(info["endpoints"])
     if info["webmail"]["running"]:  # issue 5
         click.echo(f"webmail     {info['webmail']['url']}")

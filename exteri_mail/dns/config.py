@@ -41,6 +41,10 @@ class Deliverability(BaseModel):
     srs_forward_port: int | None = None
     srs_reverse_port: int | None = None
     reinject_port: int | None = None
+    # What comes back to an SRS address: the smtpd it is filtered through
+    # (bounce_return_port) and the milter that rebuilds it (bounce_filter_port).
+    bounce_return_port: int | None = None
+    bounce_filter_port: int | None = None
     dmarc_policy: Literal["none", "quarantine", "reject"] = "quarantine"
     # DMARC and TLS-RPT reports go to this local part of each domain.
     report_local_part: str = "postmaster"
@@ -49,12 +53,15 @@ class Deliverability(BaseModel):
 
 
 # Standard ports of the helpers: OpenDKIM's milter, postsrsd's two tables,
-# and the smtpd that takes forwarded mail back in.
+# the smtpd that takes forwarded mail back in, and the two that rebuild
+# what comes back to an SRS address.
 STANDARD_PORTS = {
     "dkim_port": 8891,
     "srs_forward_port": 10001,
     "srs_reverse_port": 10002,
     "reinject_port": 10027,
+    "bounce_return_port": 10028,
+    "bounce_filter_port": 10036,
 }
 
 

@@ -10,6 +10,10 @@ through postsrsd and which sends it out. Its bounces (a forward that
 failed) are the only mail its body checks touch: they withhold the
 private forward address. Deliveries into Plus mailboxes and mail from our
 users never take that path.
+
+A bounce the destination writes later comes back to the SRS address at
+port 25; main.cf sends it through the `srsreturn` listener, whose milter
+(bouncefilter.py) rebuilds it before it goes to the original sender.
 """
 
 import logging
@@ -56,6 +60,8 @@ def postfix_data(s: Settings) -> dict:
         "srs_forward_port": config.port(s, "srs_forward_port"),
         "srs_reverse_port": config.port(s, "srs_reverse_port"),
         "dkim_port": config.port(s, "dkim_port"),
+        "bounce_return_port": config.port(s, "bounce_return_port"),
+        "bounce_filter_port": config.port(s, "bounce_filter_port"),
     }
 
 
@@ -342,6 +348,15 @@ def forwarder_up(s: Settings) -> bool:
     postfix.prepare()
     postfix.start_or_reload()
     return True
+
+
+def start_bouncefilter(s: Settings, config_file: Path) -> None:
+    """`server bouncefilter` in the background, before Postfix hands it
+    anything (see bouncefilter.py)."""
+    from ..server import background
+
+    port = config.port(s, "bounce_filter_port")
+    background.start(s, config_file, "bouncefilter", port=port)
 
 
 def down(s: Settings) -> None:

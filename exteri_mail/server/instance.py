@@ -33,7 +33,7 @@ log = logging.getLogger("exteri_mail.server")
 
 CONFIG_NAME = "exteri-mail.toml"
 # Started after Postfix and Dovecot: the registry watcher and the From check.
-OUR_DAEMONS = ("watch", "fromcheck", "web")
+OUR_DAEMONS = ("watch", "fromcheck", "web", "bouncefilter")
 
 
 def config_file(state_dir: Path) -> Path:
@@ -112,6 +112,7 @@ def up(state_dir: Path, db_name: str = "exterimail", **changes) -> tuple[Setting
     config = config_file(state_dir)
     if s.runs_mx:
         background.start(s, config, "fromcheck", port=s.ports.from_check)
+        deliverability.start_bouncefilter(s, config)  # issue 6
     background.start(s, config, "watch")
     result = apply(s)
     # The request form and client autoconfiguration (after Postfix: it
@@ -145,6 +146,7 @@ def _running(s: Settings) -> dict[str, bool]:
             "forwarder": forwarder.running(),
             "fromcheck": background.running_pid(s, "fromcheck") is not None,
             "web": background.running_pid(s, "web") is not None,
+            "bouncefilter": background.running_pid(s, "bouncefilter") is not None,
         }
     if s.runs_imap:
         running["dovecot"] = dovecot.running()

@@ -1,0 +1,131 @@
+"""The rebuild of a returned report, without daemons (issue 6).
+
+The stack tests (test_deliverability_dsn.py) send these reports through
+Postfix; here each rule is shown on its own, and quickly.
+"""
+
+import pytest
+
+from exteri_mail.dns import bounces
+from exteri_mail.dns.bouncefilter import recognise
+from tests import dsn_samples
+
+SRS = "SRS0=AbCd=JW=strict.test=news@esteri.org"
+FORWARD = "rita.privata@ext.test"
+ADDRESS = "rita.bassi@esteri.org"
+SENDER = "news@strict.test"
+OURS = {"esteri.org", "exteri.it", "mail.esteri.org"}
+ROWS = [
+    (ADDRESS, FORWARD),
+    ("rita.bassi@exteri.it", ADDRESS),
+    ("anna.neri@esteri.org", "anna@ext.test"),
+]
+
+
+def rebuilt(raw: bytes, rows=ROWS) -> bytes:
+    report = bounces.read(raw)
+    address, forwards = recognise(rows, report.words, OURS)
+    msg = bounces.rebuild(
+        report,
+        sender=SENDER,
+        address=address,
+        withheld=bounces.withheld(report, SENDER, OURS, forwards),
+        hostname="mail.esteri.org",
+        placeholder="forward-address-withheld@esteri.org",
+    )
+    return msg.as_bytes()
+
+
+@pytest.mark.parametrize("kind", sorted(dsn_samples.FORMATS))
+def test_every_format_is_rebuilt_without_the_destination_side(kind):
+    raw = dsn_samples.FORMATS[kind](SRS, FORWARD, ADDRESS, SENDER, "Prova")
+
+    out = rebuilt(raw)
+
+    assert b"ext.test" not in out and b"rita.privata" not in out
+    assert f"Final-Recipient: rfc822; {ADDRESS}".encode() in out
+    assert b"Action: failed" in out
+    assert b"Remote-MTA" not in out and b"Diagnostic-Code" not in out
+
+
+def test_action_and_status_are_kept_when_well_formed():
+    raw = dsn_samples.postfix(SRS, FORWARD, ADDRESS, SENDER, "Prova")
+    delayed = raw.replace(b"Action: failed", b"Action: delayed").replace(
+        b"Status: 5.2.2", b"Status: 4.2.2 (mailbox busy at store.ext.test)"
+    )
+
+    report = bounces.read(delayed)
+
+    assert (report.action, report.status) == ("delayed", "4.0.0")
+    assert b"Consegna ritardata / Delayed delivery" in rebuilt(delayed)
+
+
+def test_returned_fields_that_name_the_forward_address_are_dropped():
+    raw = dsn_samples.exim(SRS, FORWARD, ADDRESS, SENDER, f"scrivi a {FORWARD}")
+    raw = raw.replace(f"To: {ADDRESS}".encode(), f"To: {FORWARD}".encode())
+
+    out = rebuilt(raw)
+
+    assert b"rita.privata" not in out
+    assert b"From: Notizie <news@strict.test>" in out
+    assert b"Message-ID: <20240604.1@strict.test>" in out
+
+
+def test_the_sender_domain_is_kept_when_the_forward_shares_it():
+    forward = "rita.privata@strict.test"
+    raw = dsn_samples.gmail(SRS, forward, ADDRESS, SENDER, "Prova")
+
+    out = rebuilt(raw, [(ADDRESS, forward)])
+
+    assert b"rita.privata" not in out
+    assert b"From: Notizie <news@strict.test>" in out
+
+
+def test_an_alias_address_in_the_report_finds_the_account():
+    """A later hop is named, not the forward: the returned To decides."""
+    raw = dsn_samples.postfix(
+        SRS, "rita@altrove.ext.test", "rita.bassi@exteri.it", SENDER, "Prova"
+    )
+
+    out = rebuilt(raw)
+
+    assert f"Final-Recipient: rfc822; {ADDRESS}".encode() in out
+    assert b"altrove" not in out
+
+
+def test_two_accounts_sharing_a_forward_are_told_apart_by_their_address():
+    rows = [*ROWS, ("marco.bassi@esteri.org", FORWARD)]
+    raw = dsn_samples.postfix(SRS, FORWARD, ADDRESS, SENDER, "Prova")
+
+    assert f"Final-Recipient: rfc822; {ADDRESS}".encode() in rebuilt(raw, rows)
+
+
+def test_a_report_naming_nobody_known_gets_the_placeholder():
+    raw = dsn_samples.plain(SRS, "x@altrove.ext.test", "y@strict.test", SENDER, "P")
+
+    out = rebuilt(raw)
+
+    assert b"Final-Recipient: rfc822; forward-address-withheld@esteri.org" in out
+    assert b"un indirizzo di esteri / an esteri address" in out
+
+
+def test_garbage_still_gives_a_report():
+    out = rebuilt(b"\x00\xff not a message at all\r\n\r\n" + FORWARD.encode())
+
+    assert b"multipart/report" in out and b"rita.privata" not in out
+
+
+def test_a_report_with_several_recipients_names_none_of_them():
+    report = bounces.read(dsn_samples.exim(SRS, FORWARD, ADDRESS, SENDER, "P"))
+
+    msg = bounces.rebuild(
+        report,
+        sender="",
+        address=ADDRESS,
+        withheld=bounces.withheld(report, "", OURS, {FORWARD}),
+        hostname="mail.esteri.org",
+        placeholder="forward-address-withheld@esteri.org",
+    )
+
+    assert msg["To"] == "undisclosed-recipients:;"
+    assert b"ext.test" not in msg.as_bytes()
