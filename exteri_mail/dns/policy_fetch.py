@@ -22,6 +22,7 @@ TIMEOUT = 10.0
 # RFC 8461 asks senders to read no more than 64 KiB of a policy.
 MAX_BODY = 64 * 1024
 RECORD_TYPE = "MTA-STS"
+MAX_ALIASES = 8
 
 
 class Unreachable(Exception):
@@ -44,7 +45,7 @@ def check(
 def _check(domain, expected, res, server, ca) -> Result:
     url = mta_sts.url(domain)
     try:
-        address, port = server or (_address(res, mta_sts.host(domain)), 443)
+        address, port = server or (address_of(res, mta_sts.host(domain)), 443)
         status, content_type, body = fetch(mta_sts.host(domain), address, port, ca)
     except Unreachable as exc:
         return Result(url, RECORD_TYPE, expected, "missing", (str(exc),))
@@ -60,11 +61,19 @@ def _check(domain, expected, res, server, ca) -> Result:
     return Result(url, RECORD_TYPE, expected, status_, (policy,))
 
 
-def _address(res: dns.resolver.Resolver, host: str) -> str:
-    for rdtype in ("A", "AAAA"):
-        found = lookup(res, host, rdtype)
-        if found:
-            return found[0]
+def address_of(res: dns.resolver.Resolver, host: str) -> str:
+    """HOST's first address, following CNAMEs: an authoritative server
+    (given with --resolver) does not follow them into another zone."""
+    name = host
+    for _ in range(MAX_ALIASES):
+        for rdtype in ("A", "AAAA"):
+            found = lookup(res, name, rdtype)
+            if found:
+                return found[0]
+        alias = lookup(res, name, "CNAME")
+        if not alias:
+            break
+        name = alias[0]
     raise Unreachable(f"{host} has no address")
 
 
