@@ -66,14 +66,14 @@ def check_(app, address, sts_server, sts_ca, domain, as_json):
     report missing or wrong ones."""
     # dnspython's resolver is heavy to import: only this command needs it.
     from ..dns import check as dns_check
-    from ..dns import policy_fetch, records
+    from ..dns import mta_sts, policy_fetch, records
 
     s = app.settings
     res = dns_check.resolver(address)
     server = None
     if sts_server is not None:
         server = dns_check.split_address(
-            sts_server, 443, "MTA-STS server", "127.0.0.1:8443"
+            sts_server, mta_sts.HTTPS_PORT, "MTA-STS server", "127.0.0.1:8443"
         )
     expected = records.expected(s, domain)
     domains = [domain] if domain else list(s.domains)

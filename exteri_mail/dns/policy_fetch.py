@@ -42,11 +42,18 @@ def check(
     return [_check(domain, expected, res, server, ca) for domain in domains]
 
 
-def _check(domain, expected, res, server, ca) -> Result:
+def _check(
+    domain: str,
+    expected: str,
+    res: dns.resolver.Resolver,
+    server: tuple[str, int] | None,
+    ca: Path | None,
+) -> Result:
     url = mta_sts.url(domain)
     try:
-        address, port = server or (address_of(res, mta_sts.host(domain)), 443)
-        status, content_type, body = fetch(mta_sts.host(domain), address, port, ca)
+        host = mta_sts.host(domain)
+        address, port = server or (address_of(res, host), mta_sts.HTTPS_PORT)
+        status, content_type, body = fetch(host, address, port, ca)
     except Unreachable as exc:
         return Result(url, RECORD_TYPE, expected, "missing", (str(exc),))
 
@@ -57,8 +64,8 @@ def _check(domain, expected, res, server, ca) -> Result:
         return Result(url, RECORD_TYPE, expected, "wrong", found)
     # Lines may end in CRLF or LF (RFC 8461 section 3.2).
     policy = body.replace("\r\n", "\n")
-    status_ = "ok" if policy == expected else "wrong"
-    return Result(url, RECORD_TYPE, expected, status_, (policy,))
+    verdict = "ok" if policy == expected else "wrong"
+    return Result(url, RECORD_TYPE, expected, verdict, (policy,))
 
 
 def address_of(res: dns.resolver.Resolver, host: str) -> str:
