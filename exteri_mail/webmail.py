@@ -5,7 +5,8 @@ instance gets its own Roundcube root under STATE_DIR/webmail: symlinks to
 the packaged code, plus its config, the exteri_login plugin, an SQLite
 database for Roundcube's state, temp and log folders. nginx serves it over
 https with the instance's certificate and passes PHP to a php-fpm pool;
-both daemons keep their pid files and logs in the same tree.
+both daemons keep their pid files and logs in the same tree. The same
+nginx serves the MTA-STS policy of both domains, as a file, on its own port.
 """
 
 import logging
@@ -25,6 +26,8 @@ import psycopg
 from cryptography import x509
 from psycopg.conninfo import conninfo_to_dict
 
+from .dns import config as dns_config
+from .dns import mta_sts
 from .errors import InvalidInput, ServerError
 from .server.daemons import run
 from .server.render import environment, write_atomic
@@ -104,6 +107,10 @@ class Layout:
         return self.root / "php-fpm" / "php-fpm.conf"
 
     @property
+    def mta_sts_policy(self) -> Path:
+        return self.root / "mta-sts" / "mta-sts.txt"
+
+    @property
     def fpm_socket(self) -> Path:
         return self.run_dir / "php-fpm.sock"
 
@@ -113,6 +120,11 @@ class Layout:
 
 def url(settings: Settings) -> str:
     return f"https://{_host(settings.listen[0])}:{settings.ports.webmail}/"
+
+
+def mta_sts_url(settings: Settings) -> str:
+    port = dns_config.port(settings, "mta_sts_port")
+    return f"https://{_host(settings.listen[0])}:{port}{mta_sts.PATH}"
 
 
 def _host(address: str) -> str:
@@ -236,6 +248,10 @@ def context(settings: Settings, layout: Layout) -> dict:
         "document_root": layout.roundcube / "public_html",
         "roundcube_root": layout.roundcube,
         "fpm_socket": layout.fpm_socket,
+        "mta_sts_port": dns_config.port(settings, "mta_sts_port"),
+        "mta_sts_names": " ".join(mta_sts.host_names(settings)),
+        "mta_sts_policy": layout.mta_sts_policy,
+        "mta_sts_path": mta_sts.PATH,
         "db_dsnw": f"sqlite:///{layout.database}?mode=0640",
         "temp_dir": f"{layout.roundcube / 'temp'}/",
         "web_log_dir": f"{layout.web_log_dir}/",
@@ -294,13 +310,24 @@ def render(settings: Settings, out_dir: Path | None = None) -> list[Path]:
     layout = Layout(out_dir) if out_dir is not None else Layout.of(settings)
     env, data = _environment(), context(settings, layout)
 
+    files = [
+        (
+            layout.root / out.path,
+            env.get_template(out.template).render(**data),
+            out.mode,
+            out.group,
+        )
+        for out in OUTPUTS
+    ]
+    # The policy format has no comments, hence no header: the file is the
+    # very text whose hash `dns records` publishes as the policy id.
+    files.append((layout.mta_sts_policy, mta_sts.policy(settings), 0o644, None))
+
     written = []
-    for out in OUTPUTS:
-        content = env.get_template(out.template).render(**data)
-        target = layout.root / out.path
+    for target, content, mode, group in files:
         if target.is_file() and target.read_text() == content:
             continue
-        write_atomic(target, content, out.mode, out.group)
+        write_atomic(target, content, mode, group)
         written.append(target)
 
     log.info("rendered %d changed webmail file(s) into %s", len(written), layout.root)
@@ -378,6 +405,7 @@ def check_reachable(settings: Settings, layout: Layout) -> None:
         "document root": layout.roundcube / "public_html" / "index.php",
         "Roundcube config": layout.roundcube / "config" / "config.inc.php",
         "TLS certificate": settings.path("tls_cert"),
+        "MTA-STS policy": layout.mta_sts_policy,
     }
     failed = [
         f"{what} {path}"
@@ -426,6 +454,7 @@ def start(settings: Settings) -> str:
     _start_or_reload(layout, "php-fpm", _fpm_args(layout), signal.SIGUSR2)
     _start_or_reload(layout, "nginx", _nginx_args(layout), signal.SIGHUP)
     _wait_listening(settings.listen[0], settings.ports.webmail)
+    _wait_listening(settings.listen[0], dns_config.port(settings, "mta_sts_port"))
     log.info("webmail running at %s", url(settings))
     return url(settings)
 
@@ -490,6 +519,7 @@ def status(settings: Settings) -> dict:
     pids = {daemon: _pid(layout, daemon) for daemon in ("nginx", "php-fpm")}
     return {
         "url": url(settings),
+        "mta_sts": mta_sts_url(settings),
         "running": all(pid is not None for pid in pids.values()),
         "pids": pids,
         "logs": str(layout.log_dir),

@@ -138,3 +138,18 @@ def k12_account(stack) -> tuple[str, str]:
     account = stack.create("Nicolò", "D'Amico", plan="plus")
     assert account["address"] == "nicolo.damico@esteri.org"
     return account["address"], account["password"]
+
+
+@pytest.fixture(scope="module")
+def stack_webmail(stack) -> dict:
+    """`server up --webmail` on the running stack (Roundcube, and the MTA-STS
+    policy nginx serves beside it): its `server status` entry. Stopped when
+    the module is done; the stack's settings stay as they are."""
+    from exteri_mail import settings as settings_mod
+    from exteri_mail import webmail
+
+    up = stack.cli(
+        "server", "up", "--state-dir", str(stack.state_dir), "--webmail", "--json"
+    )
+    yield json.loads(up.stdout)["webmail"]
+    webmail.stop(settings_mod.load(stack.state_dir / "exteri-mail.toml"))

@@ -1,7 +1,8 @@
 """`exteri-mail dns records|check|keygen` against a real DNS server (Knot).
 
 No mail daemons here: the records come from Settings and the key store, and
-are checked by dnspython (our check) and checkdmarc (an outside parser).
+are judged by checkdmarc (an outside parser). `dns check`, which also
+fetches the MTA-STS policy over https, is tested in test_dns_check.py.
 """
 
 import json
@@ -15,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from exteri_mail.cli import cli as cli_group
+from exteri_mail.dns import policy_fetch
 from tests.dnszone import Knot
 
 DOMAINS = ("esteri.org", "exteri.it")
@@ -99,6 +101,33 @@ def test_zone_format_splits_long_txt_into_dns_strings(run):
     assert '" "' in line  # two quoted strings, each at most 255 bytes
 
 
+def test_records_name_the_ptr_of_each_public_address_for_its_provider(env):
+    env["EXTERI_MAIL_DELIVERABILITY__ADDRESSES"] = '["192.0.2.1", "2001:db8::25"]'
+    runner = CliRunner()
+
+    def records(*args: str) -> str:
+        result = runner.invoke(cli_group, ["dns", "records", *args], env=env)
+        assert result.exit_code == 0, result.stderr
+        return result.stdout
+
+    rows = json.loads(records("--format", "json"))
+    zone = records().splitlines()
+
+    v6 = "5.2." + "0." * 22 + "8.b.d.0.1.0.0.2.ip6.arpa."
+    assert [r for r in rows if r["type"] == "PTR"] == [
+        {"name": "1.2.0.192.in-addr.arpa.", "type": "PTR",
+         "value": "mail.esteri.org.", "ttl": 3600},
+        {"name": v6, "type": "PTR", "value": "mail.esteri.org.", "ttl": 3600},
+    ]
+    assert zone[-3:] == [
+        "; Not in these zones: ask the provider of each address for this "
+        "reverse DNS (PTR)",
+        "; 1.2.0.192.in-addr.arpa. 3600 IN PTR mail.esteri.org.",
+        f"; {v6} 3600 IN PTR mail.esteri.org.",
+    ]
+    assert "PTR" not in records("--domain", "esteri.org")
+
+
 def test_keygen_writes_a_private_key_readable_by_its_owner_only(run, tmp_path):
     result = run("dns", "keygen", "--selector", "s2025")
 
@@ -155,49 +184,6 @@ def test_records_refuse_an_unknown_domain(run):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_check_reports_all_present_then_names_the_one_removed(run, knot):
-    run("dns", "keygen")
-    served = zones(run)
-    knot.serve(served)
-
-    ok = run("dns", "check", "--resolver", knot.address, "--json")
-
-    assert ok.exit_code == 0, ok.stderr
-    results = json.loads(ok.stdout)
-    assert results and {r["status"] for r in results} == {"ok"}
-
-    dmarc = next(x for x in served["exteri.it"].splitlines() if x.startswith("_dmarc"))
-    served["exteri.it"] = served["exteri.it"].replace(dmarc + "\n", "")
-    knot.serve(served)
-    missing = run("dns", "check", "--resolver", knot.address)
-
-    assert missing.exit_code == 1
-    assert missing.stderr.strip().splitlines() == [
-        (
-            f"exteri-mail: 1 of {len(results)} DNS records missing or wrong: "
-            "_dmarc.exteri.it. TXT"
-        )
-    ]
-    line = next(x for x in missing.stdout.splitlines() if "_dmarc.exteri.it." in x)
-    assert line.split()[0] == "missing"
-    assert "v=DMARC1; p=quarantine; rua=mailto:postmaster@exteri.it" in line
-
-
-def test_check_shows_a_wrong_value_beside_the_expected_one(run, knot):
-    run("dns", "keygen")
-    served = zones(run)
-    served["esteri.org"] = served["esteri.org"].replace(
-        '"v=spf1 mx -all"', '"v=spf1 ip4:192.0.2.7 ~all"'
-    )
-    knot.serve(served)
-
-    result = run("dns", "check", "--resolver", knot.address)
-
-    assert result.exit_code == 1
-    assert result.stderr.strip().endswith("records missing or wrong: esteri.org. TXT")
-    assert "esteri.org. TXT is v=spf1 ip4:192.0.2.7 ~all" in result.stdout
-
-
 def test_published_records_parse_cleanly_in_checkdmarc(run, knot):
     run("dns", "keygen")
     knot.serve(zones(run))
@@ -219,6 +205,16 @@ def test_published_records_parse_cleanly_in_checkdmarc(run, knot):
         assert tlsrpt["record"] == f"v=TLSRPTv1; rua=mailto:postmaster@{domain}"
 
 
+def test_policy_host_is_found_through_its_cname_in_the_other_zone(run, knot):
+    run("dns", "keygen")
+    knot.serve(zones(run))
+
+    for domain in DOMAINS:
+        address = policy_fetch.address_of(knot.resolver(), f"mta-sts.{domain}")
+
+        assert address == "127.0.0.1"
+
+
 def test_check_refuses_a_malformed_resolver_address(run):
     result = run("dns", "check", "--resolver", "dns.example:53")
 
@@ -227,5 +223,17 @@ def test_check_refuses_a_malformed_resolver_address(run):
         (
             "exteri-mail: resolver must be IP[:PORT] (e.g. 127.0.0.1:5353): "
             "'dns.example:53'"
+        )
+    ]
+
+
+def test_check_refuses_a_malformed_policy_server_address(run):
+    result = run("dns", "check", "--mta-sts-server", "127.0.0.1:99999")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        (
+            "exteri-mail: MTA-STS server must be IP[:PORT] (e.g. 127.0.0.1:8443): "
+            "'127.0.0.1:99999'"
         )
     ]

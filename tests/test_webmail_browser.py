@@ -18,7 +18,6 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from exteri_mail import settings as settings_mod
 from exteri_mail import webmail
 from exteri_mail.cli import cli as cli_group
 from tests.smtp_clients import message, smtp
@@ -41,21 +40,8 @@ PLAN_MESSAGE = "La webmail è disponibile solo per gli account Plus"
 
 
 @pytest.fixture(scope="module")
-def webmail_url(stack):
-    """`server up --webmail` on the running stack: its settings stay as they are."""
-    up = json.loads(
-        exteri_mail(
-            stack,
-            "server",
-            "up",
-            "--state-dir",
-            str(stack.state_dir),
-            "--webmail",
-            "--json",
-        )
-    )
-    yield up["webmail"]["url"]
-    webmail.stop(settings_mod.load(stack.state_dir / "exteri-mail.toml"))
+def webmail_url(stack_webmail) -> str:
+    return stack_webmail["url"]
 
 
 @pytest.fixture(scope="module")

@@ -20,15 +20,23 @@ TIMEOUT = 5.0
 
 @dataclass(frozen=True)
 class Result:
-    record: Record
+    """One expected thing (a DNS record, an MTA-STS policy) and what is there."""
+
+    name: str
+    type: str
+    expected: str
     status: str  # ok, missing or wrong
     found: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, record: Record, status: str, found: tuple[str, ...]) -> "Result":
+        return cls(record.name, record.type, record.value, status, found)
+
     def as_dict(self) -> dict:
         return {
-            "name": self.record.name,
-            "type": self.record.type,
-            "expected": self.record.value,
+            "name": self.name,
+            "type": self.type,
+            "expected": self.expected,
             "status": self.status,
             "found": list(self.found),
         }
@@ -38,7 +46,7 @@ def resolver(address: str | None) -> dns.resolver.Resolver:
     """The system resolver, or the one at IP[:PORT] ([IPv6]:PORT)."""
     if address is None:
         return dns.resolver.Resolver()
-    host, port = _split(address)
+    host, port = split_address(address, 53, "resolver", "127.0.0.1:5353")
     res = dns.resolver.Resolver(configure=False)
     res.nameservers, res.port = [host], port
     res.timeout = res.lifetime = TIMEOUT
@@ -51,7 +59,7 @@ def check(expected: list[Record], res: dns.resolver.Resolver) -> list[Result]:
     for record in expected:
         key = (record.name, record.type)
         if key not in answers:
-            answers[key] = _lookup(res, *key)
+            answers[key] = lookup(res, *key)
         results.append(_compare(record, answers[key]))
     return results
 
@@ -63,14 +71,14 @@ def _compare(record: Record, found: tuple[str, ...]) -> Result:
         tag = _txt_tag(record.value)
         same_kind = tuple(v for v in found if _txt_tag(v) == tag)
         if record.value in same_kind:
-            return Result(record, "ok", same_kind)
-        return Result(record, "wrong" if same_kind else "missing", same_kind)
+            return Result.of(record, "ok", same_kind)
+        return Result.of(record, "wrong" if same_kind else "missing", same_kind)
     if _normal(record) in {_normal_text(record.type, v) for v in found}:
-        return Result(record, "ok", found)
-    return Result(record, "wrong" if found else "missing", found)
+        return Result.of(record, "ok", found)
+    return Result.of(record, "wrong" if found else "missing", found)
 
 
-def _lookup(res: dns.resolver.Resolver, name: str, rdtype: str) -> tuple[str, ...]:
+def lookup(res: dns.resolver.Resolver, name: str, rdtype: str) -> tuple[str, ...]:
     try:
         answer = res.resolve(name, rdtype, raise_on_no_answer=False)
     except dns.resolver.NXDOMAIN:
@@ -105,20 +113,23 @@ def _txt_tag(value: str) -> str:
     return value.split(";", 1)[0].split(" ", 1)[0].strip().lower()
 
 
-def _split(address: str) -> tuple[str, int]:
-    host, port = address, 53
+def split_address(
+    address: str, default_port: int, what: str, example: str
+) -> tuple[str, int]:
+    """IP[:PORT] or [IPv6]:PORT as (ip, port); WHAT names it in the error."""
+    host, port_text = address, str(default_port)
     if address.startswith("["):
         host, _, rest = address[1:].partition("]")
-        port_text = rest.removeprefix(":") or "53"
+        port_text = rest.removeprefix(":") or port_text
     elif address.count(":") == 1:
         host, port_text = address.split(":")
-    else:
-        port_text = "53"
     try:
         ipaddress.ip_address(host)
         port = int(port_text)
+        if not 0 < port < 65536:
+            raise ValueError(port)
     except ValueError:
         raise InvalidInput(
-            f"resolver must be IP[:PORT] (e.g. 127.0.0.1:5353): {address!r}"
+            f"{what} must be IP[:PORT] (e.g. {example}): {address!r}"
         ) from None
     return host, port

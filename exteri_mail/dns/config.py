@@ -21,7 +21,7 @@ class Deliverability(BaseModel):
 
     The ports are those of the loopback helpers: postsrsd's two lookup
     tables, OpenDKIM's milter, and the smtpd that takes forwarded mail back
-    in to give it an SRS envelope sender.
+    in to give it an SRS envelope sender; and the https port of MTA-STS.
     """
 
     # Public addresses of `hostname` (A/AAAA records); empty: `listen`.
@@ -49,12 +49,16 @@ class Deliverability(BaseModel):
     # DMARC and TLS-RPT reports go to this local part of each domain.
     report_local_part: str = "postmaster"
     mta_sts_mode: Literal["none", "testing", "enforce"] = "testing"
-    mta_sts_max_age: int = Field(default=604800, gt=0)
+    # RFC 8461 caps max_age at a year.
+    mta_sts_max_age: int = Field(default=604800, gt=0, le=31557600)
+    # Where nginx serves the policy; None: 443 moved like the helpers' ports.
+    mta_sts_port: int | None = None
 
 
 # Standard ports of the helpers: OpenDKIM's milter, postsrsd's two tables,
-# the smtpd that takes forwarded mail back in, and the two that rebuild
-# what comes back to an SRS address.
+# the smtpd that takes forwarded mail back in, the two that rebuild what
+# comes back to an SRS address, and https for MTA-STS (senders fetch the
+# policy from port 443 only).
 STANDARD_PORTS = {
     "dkim_port": 8891,
     "srs_forward_port": 10001,
@@ -62,6 +66,7 @@ STANDARD_PORTS = {
     "reinject_port": 10027,
     "bounce_return_port": 10028,
     "bounce_filter_port": 10036,
+    "mta_sts_port": 443,
 }
 
 
@@ -70,6 +75,11 @@ def port(s: "Settings", name: str) -> int:
     if explicit is not None:
         return explicit
     return STANDARD_PORTS[name] + s.ports.smtp - 25
+
+
+def mx_hosts(s: "Settings") -> list[str]:
+    """Host names the MX records point to (and the MTA-STS policy lists)."""
+    return [s.hostname]
 
 
 def dkim_dir(s: "Settings") -> Path:

@@ -4,7 +4,6 @@ Names are absolute (trailing dot). A TXT value is one unsplit string; the
 zone format splits it into the 255-byte strings DNS stores.
 """
 
-import hashlib
 import ipaddress
 import json
 import logging
@@ -17,7 +16,7 @@ from dns.rdtypes.ANY.TXT import TXT
 
 from ..errors import InvalidInput
 from ..settings import Settings
-from . import config, keys
+from . import config, keys, mta_sts
 
 log = logging.getLogger("exteri_mail.dns")
 
@@ -34,6 +33,10 @@ SRV_SERVICES = (
 CLIENT_SETUP_NAMES = ("autoconfig", "autodiscover")
 WILDCARD_ADDRESSES = {"0.0.0.0", "::"}
 TXT_CHUNK = 255
+PTR_NOTE = (
+    "; Not in these zones: ask the provider of each address for this "
+    "reverse DNS (PTR)\n"
+)
 
 
 @dataclass(frozen=True)
@@ -66,24 +69,9 @@ def host_addresses(s: Settings) -> list[str]:
     return chosen
 
 
-def mta_sts_policy(s: Settings) -> str:
-    """Text served at https://mta-sts.DOMAIN/.well-known/mta-sts.txt."""
-    d = s.deliverability
-    return (
-        "version: STSv1\n"
-        f"mode: {d.mta_sts_mode}\n"
-        f"mx: {s.hostname}\n"
-        f"max_age: {d.mta_sts_max_age}\n"
-    )
-
-
-def mta_sts_id(s: Settings) -> str:
-    """Changes exactly when the policy does, as RFC 8461 asks."""
-    return hashlib.sha256(mta_sts_policy(s).encode()).hexdigest()[:20]
-
-
 def host_records(s: Settings) -> list[Record]:
-    """The mail host's addresses and the SPF record of its HELO name."""
+    """The mail host's addresses, the SPF record of its HELO name, and the
+    reverse name of each address, which must point back at it."""
     ttl, host = s.deliverability.ttl, fqdn(s.hostname)
     addresses = host_addresses(s)
     if not addresses:
@@ -92,15 +80,22 @@ def host_records(s: Settings) -> list[Record]:
         )
     rows = [Record(host, "AAAA" if ":" in a else "A", a, ttl) for a in addresses]
     rows.append(Record(host, "TXT", "v=spf1 a -all", ttl))
+    rows += [Record(reverse_name(a), "PTR", host, ttl) for a in addresses]
     return rows
+
+
+def reverse_name(address: str) -> str:
+    """1.2.0.192.in-addr.arpa. for 192.0.2.1 (ip6.arpa. for IPv6)."""
+    return ipaddress.ip_address(address).reverse_pointer + "."
 
 
 def domain_records(s: Settings, domain: str, dkim: list[keys.Key]) -> list[Record]:
     d, ttl = s.deliverability, s.deliverability.ttl
     apex, host = fqdn(domain), fqdn(s.hostname)
     reports = f"mailto:{d.report_local_part}@{domain}"
+    sts_id = mta_sts.policy_id(s)
     rows = [
-        Record(apex, "MX", f"10 {host}", ttl),
+        *(Record(apex, "MX", f"10 {fqdn(mx)}", ttl) for mx in config.mx_hosts(s)),
         Record(apex, "TXT", "v=spf1 mx -all", ttl),
         *(
             Record(
@@ -114,8 +109,8 @@ def domain_records(s: Settings, domain: str, dkim: list[keys.Key]) -> list[Recor
         Record(
             f"_dmarc.{apex}", "TXT", f"v=DMARC1; p={d.dmarc_policy}; rua={reports}", ttl
         ),
-        Record(f"_mta-sts.{apex}", "TXT", f"v=STSv1; id={mta_sts_id(s)}", ttl),
-        Record(f"mta-sts.{apex}", "CNAME", host, ttl),
+        Record(f"_mta-sts.{apex}", "TXT", f"v=STSv1; id={sts_id}", ttl),
+        Record(fqdn(mta_sts.host(domain)), "CNAME", host, ttl),
         Record(f"_smtp._tls.{apex}", "TXT", f"v=TLSRPTv1; rua={reports}", ttl),
     ]
     rows += [
@@ -143,7 +138,13 @@ def expected(s: Settings, domain: str | None = None) -> list[Record]:
 
 
 def to_zone(rows: list[Record]) -> str:
-    return "".join(f"{row.zone_line()}\n" for row in rows)
+    """Zone-file lines; PTR records, which live in the address owner's zone,
+    follow as comments."""
+    lines = [f"{row.zone_line()}\n" for row in rows if row.type != "PTR"]
+    reverse = [f"; {row.zone_line()}\n" for row in rows if row.type == "PTR"]
+    if reverse:
+        lines.append(PTR_NOTE)
+    return "".join(lines + reverse)
 
 
 def to_json(rows: list[Record]) -> str:

@@ -22,6 +22,7 @@ from .. import (
 )
 from .. import settings as settings_mod
 from ..dns import helpers as deliverability  # issue 6
+from ..dns import mta_sts
 from ..errors import InvalidInput
 from ..settings import Settings
 from . import background
@@ -106,7 +107,8 @@ def up(state_dir: Path, db_name: str = "exterimail", **changes) -> tuple[Setting
 
     ensure_vmail_user(s.vmail_user)
     _prepare_dirs(s)
-    ensure_self_signed(s.path("tls_cert"), s.path("tls_key"), s.hostname)
+    ensure_self_signed(s.path("tls_cert"), s.path("tls_key"), s.hostname,
+                       mta_sts.host_names(s))
     # Both before Postfix takes mail: submission asks the From check, and
     # the watcher covers the first outage too.
     config = config_file(state_dir)

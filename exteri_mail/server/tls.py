@@ -1,6 +1,7 @@
 """A self-signed certificate for a local instance (openssl, not our code)."""
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 from .daemons import run
@@ -8,10 +9,16 @@ from .daemons import run
 log = logging.getLogger("exteri_mail.server")
 
 
-def ensure_self_signed(cert: Path, key: Path, hostname: str) -> bool:
-    """Create CERT and KEY unless both exist; True when created."""
+def ensure_self_signed(
+    cert: Path, key: Path, hostname: str, other_names: Iterable[str] = ()
+) -> bool:
+    """Create CERT and KEY unless both exist; True when created.
+
+    OTHER_NAMES are further names nginx answers under (mta-sts.DOMAIN).
+    """
     if cert.is_file() and key.is_file():
         return False
+    names = "".join(f"DNS:{name}," for name in (hostname, *other_names))
     cert.parent.mkdir(parents=True, exist_ok=True)
     key.parent.mkdir(parents=True, exist_ok=True)
     run(
@@ -27,7 +34,7 @@ def ensure_self_signed(cert: Path, key: Path, hostname: str) -> bool:
             "-subj",
             f"/CN={hostname}",
             "-addext",
-            f"subjectAltName=DNS:{hostname},DNS:localhost,IP:127.0.0.1,IP:::1",
+            f"subjectAltName={names}DNS:localhost,IP:127.0.0.1,IP:::1",
             "-keyout",
             str(key),
             "-out",
