@@ -55,6 +55,16 @@ class Mailstore(BaseModel):
 
     host: str | None = None
     listen: list[str] = Field(default_factory=list)
+    # The name mail clients and the webmail reach Dovecot by when it runs on
+    # another host (its certificate carries it), and that name's public
+    # addresses for `dns records`; None: hostname, Dovecot is here.
+    name: str | None = None
+    addresses: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value and value.strip().lower().rstrip(".")
 
 
 # --- Account requests and the web application (issue 7) -------------------
@@ -157,16 +167,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "runs has no imap: set mailstore.host to the Dovecot host's address"
             )
-        if self.runs_imap and store.host is not None:
-            raise ValueError(
-                "mailstore.host is for MX hosts without Dovecot, and runs has imap"
-            )
+        for name in ("host", "name"):
+            if self.runs_imap and getattr(store, name) is not None:
+                raise ValueError(
+                    f"mailstore.{name} is for MX hosts without Dovecot, and runs "
+                    "has imap"
+                )
         if self.runs_imap and not self.runs_mx and not store.listen:
             raise ValueError(
                 "runs has no mx: set mailstore.listen to the address the MX hosts "
                 "reach Dovecot on"
             )
         return self
+
+    @property
+    def imap_hostname(self) -> str:
+        """The name IMAP and POP3 clients connect to."""
+        return self.mailstore.name or self.hostname
 
     @property
     def runs_mx(self) -> bool:

@@ -175,7 +175,7 @@ def _registry(mail_dsn: str) -> dict:
     }
 
 
-def _tls_options(settings: Settings) -> dict:
+def _tls_options(settings: Settings, peer_name: str) -> dict:
     """How PHP checks Dovecot's and Postfix's certificate.
 
     The name checked is the mail host name, which every certificate made
@@ -185,7 +185,7 @@ def _tls_options(settings: Settings) -> dict:
     ssl = {
         "verify_peer": True,
         "verify_peer_name": True,
-        "peer_name": settings.hostname,
+        "peer_name": peer_name,
     }
     cert = settings.path("tls_cert")
     if _self_signed(cert, default=settings.instance):
@@ -258,7 +258,8 @@ def context(settings: Settings, layout: Layout) -> dict:
         "des_key": _des_key(layout),
         "imap_host": f"ssl://{imap_host}:{settings.ports.imaps}",
         "smtp_host": f"tls://{host}:{settings.ports.submission}",
-        "tls_options": _tls_options(settings),
+        "imap_tls_options": _tls_options(settings, settings.imap_hostname),
+        "smtp_tls_options": _tls_options(settings, settings.hostname),
         "plugins": [PLUGIN],
         "registry": registry,
     }

@@ -237,3 +237,42 @@ def test_check_refuses_a_malformed_policy_server_address(run):
             "'127.0.0.1:99999'"
         )
     ]
+
+
+def test_split_setup_points_imap_and_pop3_clients_at_the_dovecot_host(env):
+    env |= {
+        "EXTERI_MAIL_RUNS": '["mx"]',
+        "EXTERI_MAIL_MAILSTORE__HOST": "10.0.0.11",
+        "EXTERI_MAIL_MAILSTORE__NAME": "IMAP1.esteri.org.",
+        "EXTERI_MAIL_MAILSTORE__ADDRESSES": '["192.0.2.11"]',
+        "EXTERI_MAIL_DELIVERABILITY__ADDRESSES": '["192.0.2.10"]',
+    }
+
+    result = CliRunner().invoke(
+        cli_group, ["dns", "records", "--format", "json"], env=env
+    )
+
+    assert result.exit_code == 0, result.stderr
+    rows = {(r["name"], r["type"]): r["value"] for r in json.loads(result.stdout)}
+    assert rows[("imap1.esteri.org.", "A")] == "192.0.2.11"
+    assert rows[("mail.esteri.org.", "A")] == "192.0.2.10"
+    assert rows[("_imaps._tcp.esteri.org.", "SRV")] == "0 1 993 imap1.esteri.org."
+    assert rows[("_pop3s._tcp.exteri.it.", "SRV")] == "0 1 995 imap1.esteri.org."
+    assert rows[("_submissions._tcp.esteri.org.", "SRV")] == "0 1 465 mail.esteri.org."
+    assert rows[("esteri.org.", "MX")] == "10 mail.esteri.org."
+
+
+def test_split_setup_refuses_a_mailstore_address_that_is_not_one(env):
+    env |= {
+        "EXTERI_MAIL_RUNS": '["mx"]',
+        "EXTERI_MAIL_MAILSTORE__HOST": "10.0.0.11",
+        "EXTERI_MAIL_MAILSTORE__NAME": "imap1.esteri.org",
+        "EXTERI_MAIL_MAILSTORE__ADDRESSES": '["imap1.esteri.org"]',
+    }
+
+    result = CliRunner().invoke(cli_group, ["dns", "records"], env=env)
+
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "exteri-mail: mailstore.addresses: not an IP address: 'imap1.esteri.org'"
+    ]

@@ -218,3 +218,21 @@ def test_mobileconfig_for_plus(client, run, sink, accounts_by_plan):
 def test_no_mobileconfig_without_a_mailbox(client, run, sink, accounts_by_plan):
     token = _setup_token(run, sink, accounts_by_plan["outbox"], "anna@ext.test")
     assert client.get(f"/setup/{token}/profile.mobileconfig").status_code == 404
+
+
+def test_split_setup_sends_imap_and_pop3_clients_to_the_dovecot_host(settings):
+    from exteri_mail.settings import Mailstore
+    from exteri_mail.web import create_app
+
+    split = settings.model_copy(
+        update={
+            "runs": ["mx"],
+            "mailstore": Mailstore(host="10.0.0.11", name="imap1.esteri.org"),
+        }
+    )
+    xml = create_app(split).test_client().get(PATHS[0]).data
+
+    hosts = {(s["type"], s["port"]): s["hostname"] for s in servers(xml)}
+    assert hosts[("imap", "993")] == "imap1.esteri.org"
+    assert hosts[("pop3", "995")] == "imap1.esteri.org"
+    assert hosts[("smtp", "465")] == "mail.esteri.org"

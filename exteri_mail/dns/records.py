@@ -59,14 +59,16 @@ def host_addresses(s: Settings) -> list[str]:
     chosen = s.deliverability.addresses or [
         a for a in s.listen if a not in WILDCARD_ADDRESSES
     ]
-    for address in chosen:
+    return _checked(chosen, "deliverability.addresses")
+
+
+def _checked(addresses: list[str], setting: str) -> list[str]:
+    for address in addresses:
         try:
             ipaddress.ip_address(address)
         except ValueError:
-            raise InvalidInput(
-                f"deliverability.addresses: not an IP address: {address!r}"
-            ) from None
-    return chosen
+            raise InvalidInput(f"{setting}: not an IP address: {address!r}") from None
+    return addresses
 
 
 def host_records(s: Settings) -> list[Record]:
@@ -79,6 +81,13 @@ def host_records(s: Settings) -> list[Record]:
             "no public address for %s: set deliverability.addresses", s.hostname
         )
     rows = [Record(host, "AAAA" if ":" in a else "A", a, ttl) for a in addresses]
+    if s.imap_hostname != s.hostname:
+        # Dovecot on a host of its own (mailstore.name): clients go there.
+        imap_host = fqdn(s.imap_hostname)
+        rows += [
+            Record(imap_host, "AAAA" if ":" in a else "A", a, ttl)
+            for a in _checked(s.mailstore.addresses, "mailstore.addresses")
+        ]
     rows.append(Record(host, "TXT", "v=spf1 a -all", ttl))
     rows += [Record(reverse_name(a), "PTR", host, ttl) for a in addresses]
     return rows
@@ -113,8 +122,16 @@ def domain_records(s: Settings, domain: str, dkim: list[keys.Key]) -> list[Recor
         Record(fqdn(mta_sts.host(domain)), "CNAME", host, ttl),
         Record(f"_smtp._tls.{apex}", "TXT", f"v=TLSRPTv1; rua={reports}", ttl),
     ]
+    # Submission is Postfix's; IMAP and POP3 are Dovecot's, maybe elsewhere.
+    target = {"submission": host, "submissions": host}
+    imap_host = fqdn(s.imap_hostname)
     rows += [
-        Record(f"{label}.{apex}", "SRV", f"0 1 {getattr(s.ports, port)} {host}", ttl)
+        Record(
+            f"{label}.{apex}",
+            "SRV",
+            f"0 1 {getattr(s.ports, port)} {target.get(port, imap_host)}",
+            ttl,
+        )
         for label, port in SRV_SERVICES
     ]
     rows += [

@@ -45,7 +45,12 @@ def endpoints(settings: Settings, plan: Plan | None) -> list[Endpoint]:
         ("submission", "smtp", ports.submission, "STARTTLS"),
     )
     return [
-        Endpoint(service, settings.hostname, port, security)
+        Endpoint(
+            service,
+            settings.hostname if service == "smtp" else settings.imap_hostname,
+            port,
+            security,
+        )
         for flag, service, port, security in table
         if any(getattr(p, flag) for p in plans)
     ]
