@@ -114,7 +114,11 @@ ANSWERS = {
         "missing",
         "{server} broke off: BadStatusLine NOT HTTP",
     ),
-    "a byte now and then": (_drip, "missing", "no full answer from {server} within 1 s"),
+    "a byte now and then": (
+        _drip,
+        "missing",
+        "no full answer from {server} within 1 s",
+    ),
 }
 
 
