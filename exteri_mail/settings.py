@@ -193,6 +193,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "mailstore.host is for MX hosts without Dovecot, and runs has imap"
             )
+        if store.listen and not self.runs_imap:
+            raise ValueError(
+                f"mailstore.listen {store.listen} is for the Dovecot host, and runs "
+                "has no imap"
+            )
         if self.runs_imap and not self.runs_mx and not store.listen:
             raise ValueError(
                 "runs has no mx: set mailstore.listen to the address the MX hosts "

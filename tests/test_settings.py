@@ -34,6 +34,10 @@ BAD = {
         'runs = ["imap"]\n[mailstore]\nlisten = ["garbage!!"]',
         "mailstore.listen.0: 'garbage!!' is not an IP address",
     ),
+    "listen without Dovecot": (
+        'runs = ["mx"]\n[mailstore]\nhost = "10.0.0.5"\nlisten = ["10.0.0.5"]',
+        "mailstore.listen ['10.0.0.5'] is for the Dovecot host, and runs has no imap",
+    ),
     "bad listen": (
         'listen = ["1.2.3.4.5"]',
         "listen.0: '1.2.3.4.5' is not an IP address",
