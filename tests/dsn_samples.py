@@ -6,6 +6,7 @@ sender; names of the destination's side are all under ext.test.
 """
 
 import re
+import unicodedata
 from email import message_from_bytes, policy
 from email.parser import HeaderParser
 
@@ -227,4 +228,5 @@ def shown(out: bytes) -> str:
             text = payload.decode("utf-8", "replace")
             headers = HeaderParser(policy=policy.default).parsestr(text)
             texts += [text, *(str(value) for _, value in headers.items())]
-    return re.sub(r"\s+", "", "\n".join(texts)).lower()
+    text = "".join(c for c in "".join(texts) if unicodedata.category(c) != "Cf")
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()

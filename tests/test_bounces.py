@@ -151,6 +151,8 @@ HOSTILE = {
     "split encoded words": f"a {_b('rita.priv')} {_b('ata@strict.test')}",
     "quoted-printable word": "=?utf-8?q?rita=2Eprivata=40STRICT=2Etest?=",
     "upper case": f"scrivi a {SHARED.upper()}",
+    "zero-width space": f"scrivi a {_b('rita.pri' + chr(0x200B) + 'vata@strict.test')}",
+    "full-width letters": f"scrivi a {_b('ｒｉｔａ.privata@strict.test')}",
     "spelled out": "scrivi a rita.privata at strict.test",
     "line break in a word": "=?utf-8?q?Prova=0D=0AX-Inoltro:_rita=2Eprivata?=",
     "long run of letters": "x" * 100_000 + f" {SHARED}",

@@ -308,7 +308,9 @@ def _returned_part(
 
 def _names(value: str, terms: set[str]) -> bool:
     """Whether VALUE names any of TERMS, however spaced or composed."""
-    folded = unicodedata.normalize("NFKC", _BLANKS.sub("", value)).lower()
+    # Invisible format characters (zero-width space, soft hyphen) go too.
+    visible = "".join(c for c in value if unicodedata.category(c) != "Cf")
+    folded = unicodedata.normalize("NFKC", _BLANKS.sub("", visible)).lower()
     return any(term in folded for term in terms)
 
 
