@@ -5,16 +5,27 @@ of DEFAULT_PATHS that exists. Environment variables (EXTERI_MAIL_*, nested
 with __) override the file; command-line flags override both.
 """
 
+import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .dns import config as dns_config  # issue 6
 from .dns.config import Deliverability  # issue 6
 from .errors import InvalidInput
+from .values import Address, Port
 
 DEFAULT_STATE_DIR = Path("/var/lib/exteri-mail")
 DEFAULT_PATHS = (
@@ -24,21 +35,38 @@ DEFAULT_PATHS = (
 
 
 class Ports(BaseModel):
-    smtp: int = 25
-    submission: int = 587
-    submissions: int = 465
-    imap: int = 143
-    imaps: int = 993
-    pop3: int = 110
-    pop3s: int = 995
-    quota_status: int = 10031
+    smtp: Port = 25
+    submission: Port = 587
+    submissions: Port = 465
+    imap: Port = 143
+    imaps: Port = 993
+    pop3: Port = 110
+    pop3s: Port = 995
+    quota_status: Port = 10031
     # Dovecot's LMTP and auth on TCP: only opened for MX hosts elsewhere
     # (mailstore.listen); one host uses Unix sockets.
-    lmtp: int = 24
-    auth: int = 10033
-    from_check: int = 10034
-    webmail: int = 8443
-    web: int = 8080
+    lmtp: Port = 24
+    auth: Port = 10033
+    from_check: Port = 10034
+    webmail: Port = 8443
+    web: Port = 8080
+
+
+# A DNS host name: letters, digits and hyphens in dot-separated labels.
+_HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?)+")
+
+
+def _host(value: str) -> str:
+    """An IP address (brackets allowed) or a host name, as Postfix and
+    Roundcube are given it: without brackets, lower case."""
+    text = value.strip().lower()
+    try:
+        return str(ipaddress.ip_address(text.removeprefix("[").removesuffix("]")))
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(text) or text.replace(".", "").isdigit():
+        raise ValueError(f"{value!r} is neither an IP address nor a host name")
+    return text.rstrip(".")
 
 
 class Mailstore(BaseModel):
@@ -53,18 +81,17 @@ class Mailstore(BaseModel):
     they belong on a private network that only the MX hosts reach.
     """
 
-    host: str | None = None
-    listen: list[str] = Field(default_factory=list)
+    host: Annotated[str, AfterValidator(_host)] | None = None
+    listen: list[Address] = Field(default_factory=list)
     # The name mail clients and the webmail reach Dovecot by when it runs on
     # another host (its certificate carries it), and that name's public
     # addresses for `dns records`; None: hostname, Dovecot is here.
-    name: str | None = None
-    addresses: list[str] = Field(default_factory=list)
+    name: Annotated[str, AfterValidator(_host)] | None = None
+    addresses: list[Address] = Field(default_factory=list)
 
-    @field_validator("name")
-    @classmethod
-    def _lower(cls, value: str | None) -> str | None:
-        return value and value.strip().lower().rstrip(".")
+
+# nginx serves the webmail and the MTA-STS policy by name: one port can do both.
+SHARED_PORTS = {"ports.webmail", "deliverability.mta_sts_port"}
 
 
 # --- Account requests and the web application (issue 7) -------------------
@@ -128,7 +155,7 @@ class Settings(BaseSettings):
     vmail_user: str = "vmail"
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    listen: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    listen: list[Address] = Field(default_factory=lambda: ["127.0.0.1"])
     ports: Ports = Field(default_factory=Ports)
     relay: str | None = None
     # SRS, DKIM and DNS records (issue 6).
@@ -173,12 +200,43 @@ class Settings(BaseSettings):
                     f"mailstore.{name} is for MX hosts without Dovecot, and runs "
                     "has imap"
                 )
+        if store.listen and not self.runs_imap:
+            raise ValueError(
+                f"mailstore.listen {store.listen} is for the Dovecot host, and runs "
+                "has no imap"
+            )
         if self.runs_imap and not self.runs_mx and not store.listen:
             raise ValueError(
                 "runs has no mx: set mailstore.listen to the address the MX hosts "
                 "reach Dovecot on"
             )
         return self
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> "Settings":
+        """Every port this installation opens is its own, and a helper's
+        port moved with ports.smtp stays a port."""
+        seen: dict[int, str] = {}
+        for name, number in self._all_ports():
+            if not 0 < number < 65536:
+                raise ValueError(
+                    f"{name} would be {number} (moved like ports.smtp): set it "
+                    "to a port 1-65535"
+                )
+            other = seen.setdefault(number, name)
+            if other != name and {other, name} != SHARED_PORTS:
+                raise ValueError(
+                    f"{other} and {name} are both {number}: each needs its own port"
+                )
+        return self
+
+    def _all_ports(self) -> list[tuple[str, int]]:
+        helpers = [
+            (f"deliverability.{name}", dns_config.port(self, name))
+            for name in dns_config.STANDARD_PORTS
+        ]
+        own = [(f"ports.{name}", n) for name, n in self.ports.model_dump().items()]
+        return own + helpers
 
     @property
     def imap_hostname(self) -> str:
@@ -228,6 +286,9 @@ def first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
+    if isinstance(value, (str, int, float)) and str(value) not in message:
+        message = f"{message}, not {value!r}"
     return message if where in message else f"{where}: {message}"
 
 

@@ -5,6 +5,11 @@ that failed (or a later hop of it), the account's address and the original
 sender; names of the destination's side are all under ext.test.
 """
 
+import re
+import unicodedata
+from email import message_from_bytes, policy
+from email.parser import HeaderParser
+
 RETURNED = (
     "Received: from mail.esteri.org (mail.esteri.org [192.0.2.10])\r\n"
     "\tby mx.ext.test (Postfix) with ESMTPS id 4Xy1\r\n"
@@ -211,3 +216,17 @@ def plain(srs, forward, address, sender, subject) -> bytes:
 
 
 FORMATS = {"postfix": postfix, "gmail": gmail, "exim": exim, "plain": plain}
+
+
+def shown(out: bytes) -> str:
+    """Everything a mail client could show of OUT, spacing removed."""
+    texts = []
+    for part in message_from_bytes(out, policy=policy.default).walk():
+        texts += [str(value) for _, value in part.items()]
+        payload = None if part.is_multipart() else part.get_payload(decode=True)
+        if payload:
+            text = payload.decode("utf-8", "replace")
+            headers = HeaderParser(policy=policy.default).parsestr(text)
+            texts += [text, *(str(value) for _, value in headers.items())]
+    text = "".join(c for c in "".join(texts) if unicodedata.category(c) != "Cf")
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()

@@ -4,6 +4,8 @@ The stack tests (test_deliverability_dsn.py) send these reports through
 Postfix; here each rule is shown on its own, and quickly.
 """
 
+import base64
+
 import pytest
 
 from exteri_mail.dns import bounces
@@ -30,6 +32,7 @@ def rebuilt(raw: bytes, rows=ROWS) -> bytes:
         sender=SENDER,
         address=address,
         withheld=bounces.withheld(report, SENDER, OURS, forwards),
+        forwards=forwards,
         hostname="mail.esteri.org",
         placeholder="forward-address-withheld@esteri.org",
     )
@@ -123,9 +126,74 @@ def test_a_report_with_several_recipients_names_none_of_them():
         sender="",
         address=ADDRESS,
         withheld=bounces.withheld(report, "", OURS, {FORWARD}),
+        forwards={FORWARD},
         hostname="mail.esteri.org",
         placeholder="forward-address-withheld@esteri.org",
     )
 
     assert msg["To"] == "undisclosed-recipients:;"
     assert b"ext.test" not in msg.as_bytes()
+
+
+# --- Hostile reports: the forward shares the sender's domain, so only the
+# address itself can give it away. What the sender receives is decoded
+# (MIME parts, base64, quoted-printable, RFC 2047) before it is searched.
+SHARED = "rita.privata@strict.test"
+
+
+def _b(text: str) -> str:
+    return "=?utf-8?b?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+HOSTILE = {
+    "folded": "scrivi a rita.privata@\r\n strict.test",
+    "encoded word": f"scrivi a {_b(SHARED)}",
+    "split encoded words": f"a {_b('rita.priv')} {_b('ata@strict.test')}",
+    "quoted-printable word": "=?utf-8?q?rita=2Eprivata=40STRICT=2Etest?=",
+    "upper case": f"scrivi a {SHARED.upper()}",
+    "zero-width space": f"scrivi a {_b('rita.pri' + chr(0x200B) + 'vata@strict.test')}",
+    "full-width letters": f"scrivi a {_b('ｒｉｔａ.privata@strict.test')}",
+    "spelled out": "scrivi a rita.privata at strict.test",
+    "line break in a word": "=?utf-8?q?Prova=0D=0AX-Inoltro:_rita=2Eprivata?=",
+    "long run of letters": "x" * 100_000 + f" {SHARED}",
+}
+
+
+@pytest.mark.parametrize("subject", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_returned_field_never_gives_the_forward_away(subject):
+    raw = dsn_samples.postfix(SRS, SHARED, ADDRESS, SENDER, subject)
+
+    out = rebuilt(raw, [(ADDRESS, SHARED)])
+
+    assert "privata" not in dsn_samples.shown(out)
+    assert f"Final-Recipient: rfc822; {ADDRESS}".encode() in out
+    assert b"From: Notizie <news@strict.test>" in out
+
+
+def test_a_forward_address_as_message_id_is_dropped():
+    raw = dsn_samples.postfix(SRS, SHARED, ADDRESS, SENDER, "Prova")
+    raw = raw.replace(b"<20240604.1@strict.test>", f"<{SHARED}>".encode())
+
+    assert "privata" not in dsn_samples.shown(rebuilt(raw, [(ADDRESS, SHARED)]))
+
+
+@pytest.mark.parametrize("written", ["rita@münchen.test", "rita@xn--mnchen-3ya.test"])
+def test_an_idn_forward_is_withheld_in_either_spelling(written):
+    """The registry keeps the IDNA form; a report may write either."""
+    forward = "rita@xn--mnchen-3ya.test"
+    raw = dsn_samples.postfix(SRS, written, ADDRESS, SENDER, f"scrivi a {written}")
+
+    out = rebuilt(raw, [(ADDRESS, forward)])
+
+    shown = dsn_samples.shown(out)
+    assert "münchen" not in shown and "mnchen" not in shown
+    assert f"Final-Recipient: rfc822; {ADDRESS}".encode() in out
+
+
+def test_a_returned_part_that_is_not_a_message_still_gives_a_report():
+    raw = dsn_samples.postfix(SRS, FORWARD, ADDRESS, SENDER, "Prova")
+    head, _, _ = raw.partition(b"Content-Type: message/rfc822\r\n")
+
+    out = rebuilt(head + b"Content-Type: message/rfc822\r\n\r\n--")
+
+    assert f"Final-Recipient: rfc822; {ADDRESS}".encode() in out

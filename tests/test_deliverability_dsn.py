@@ -7,6 +7,7 @@ the original sender gets is our own report: it names the account's
 esteri.org address and nothing of the destination's side.
 """
 
+import base64
 import json
 import re
 import smtplib
@@ -151,9 +152,10 @@ def test_a_forged_srs_address_is_still_refused(stack, elena):
 
 
 def running(stack) -> dict[str, bool]:
-    # Exit status 3 while a daemon is stopped: the JSON says which.
-    status = stack.cli("server", "status", "--json", check=False)
-    return json.loads(status.stdout)["running"]
+    # `server status` exits 3 while a daemon is stopped, as this test wants.
+    result = stack.cli("server", "status", "--json", check=False)
+    assert result.returncode in (0, 3), result.stderr
+    return json.loads(result.stdout)["running"]
 
 
 def test_a_report_waits_in_the_queue_while_the_filter_is_down(stack, elena, settings):
@@ -201,3 +203,27 @@ def test_a_bounce_to_an_srs_address_with_smtplib_is_accepted(stack, elena):
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         with smtp(stack, source="127.0.0.2") as client:
             client.sendmail("someone@ext.test", [srs], data)
+
+
+def test_a_hostile_report_from_the_forward_s_own_domain_gives_nothing_away(
+    stack, elena
+):
+    """The sender shares the forward's domain, so only the address can leak:
+    folded, encoded, with 8-bit bytes and a line break hidden in a word."""
+    sender = "notizie.ostile@ext.test"
+    srs = forward_one(stack, elena, sender, "ostile")
+    encoded = base64.b64encode(FORWARD.upper().encode()).decode()
+    subject = (
+        f"=?utf-8?b?{encoded}?= elena.privata@\r\n ext.test "
+        "=?utf-8?q?x=0D=0AX-Inoltro:_elena=2Eprivata?="
+    )
+    data = dsn_samples.postfix(srs, FORWARD, elena, sender, subject)
+    data = data.replace(b"Date: Tue, 4 Jun", b"Date: \xff\xfe 4 Jun")
+
+    report_back(stack, srs, data)
+
+    got = stack.sink.wait_for(sender, SUBJECT)
+    settled(stack, sender)
+    assert "privata" not in dsn_samples.shown(got.data)
+    assert f"Final-Recipient: rfc822; {elena}".encode() in got.data
+    assert [r.mail_from for r in stack.sink.received if sender in r.rcpt_tos] == ["<>"]

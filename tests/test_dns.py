@@ -274,5 +274,8 @@ def test_split_setup_refuses_a_mailstore_address_that_is_not_one(env):
 
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "exteri-mail: mailstore.addresses: not an IP address: 'imap1.esteri.org'"
+        (
+            "exteri-mail: config (defaults): mailstore.addresses.0: "
+            "'imap1.esteri.org' is not an IP address"
+        )
     ]

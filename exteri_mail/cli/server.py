@@ -3,7 +3,9 @@
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
+from ..errors import InvalidInput
 from .output import emit, fields, json_option
 
 
@@ -73,12 +75,17 @@ def apply(app):
 def up(app, state_dir, relay, db_name, port_offset, with_webmail, as_json):
     """Bring up PostgreSQL, Postfix and Dovecot on loopback."""
     from ..server import instance
-    from ..settings import DEFAULT_STATE_DIR, Ports
+    from ..settings import DEFAULT_STATE_DIR, Ports, first_error
 
     ports = None
     if port_offset is not None:
         base = Ports()
-        ports = Ports(**{k: v + port_offset for k, v in base.model_dump().items()})
+        moved = {k: v + port_offset for k, v in base.model_dump().items()}
+        try:
+            ports = Ports(**moved)
+        except ValidationError as exc:
+            why = first_error(exc)
+            raise InvalidInput(f"--port-offset {port_offset}: {why}") from None
     s, result = instance.up(Path(state_dir) if state_dir else DEFAULT_STATE_DIR,
                             db_name, relay=relay, ports=ports)
     if with_webmail:  # issue 5

@@ -123,6 +123,7 @@ class BounceFilter(Milter.Base):
             sender=sender,
             address=address,
             withheld=bounces.withheld(report, sender, ours, forwards),
+            forwards=forwards,
             hostname=s.hostname,
             placeholder=f"{PLACEHOLDER_LOCAL_PART}@{s.primary_domain}",
         )

@@ -13,15 +13,22 @@ when they name nothing the report revealed.
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message, MIMEPart
 from email.parser import BytesHeaderParser, BytesParser, HeaderParser
 from email.utils import formatdate, make_msgid
 
+import idna
+
 # Address-like words of free text: only ever compared with known names
-# (the registry's, the report's), never copied into what we send.
-_ADDRESS = re.compile(r"[\w.%+=-]+@[\w-]+(?:\.[\w-]+)+")
+# (the registry's, the report's), never copied into what we send. The
+# bounded parts keep the search linear on a hostile run of letters.
+_ADDRESS = re.compile(r"[\w.%+=-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+# What a reader skips over: folding and spacing inside a field, so that
+# "rita@ ext.test" still counts as naming rita@ext.test.
+_BLANKS = re.compile(r"[\s\x00-\x1f\x7f]+")
 _STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 # RFC 3464 actions, the one that matters most to the sender first.
 ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")
@@ -31,6 +38,11 @@ RECIPIENT_FIELDS = ("Final-Recipient", "Original-Recipient", "X-Actual-Recipient
 MTA_FIELDS = ("Reporting-MTA", "Remote-MTA", "Received-From-MTA")
 # Text read per part: enough for any real bounce, bounded for a hostile one.
 TEXT_LIMIT = 256 * 1024
+# A returned field longer than a header line may be is not passed on.
+FIELD_LIMIT = 998
+# A forward's local part this long is withheld on its own too: alone or
+# spelled "rita.privata at ext.test" it still tells where the mail went.
+LOCAL_PART_MIN = 4
 # Headers go out unfolded: the milter hands them over one per field.
 _WIRE = policy.SMTP.clone(max_line_length=None)
 
@@ -52,7 +64,11 @@ class Report:
     named: set[str] = field(default_factory=set)
 
     def see(self, text: str, named: bool) -> None:
-        found = {w.lower().strip(".") for w in _ADDRESS.findall(text)}
+        found = {
+            spelling
+            for word in _ADDRESS.findall(text)
+            for spelling in spellings(word.lower().strip("."))
+        }
         self.words |= found
         if named:
             self.named |= found
@@ -127,7 +143,24 @@ def _generic(action: str) -> str:
     return {"failed": "5.0.0", "delayed": "4.0.0"}.get(action, "2.0.0")
 
 
-def _read_returned(original: Message, report: Report) -> None:
+def spellings(name: str) -> set[str]:
+    """NAME (an address or a host) with its domain both as IDNA and as
+    Unicode: the registry keeps the one, a report may write the other."""
+    local, at, domain = name.rpartition("@")
+    found = {name}
+    for convert in (idna.encode, idna.decode):
+        try:
+            other = convert(domain, uts46=True)
+        except (idna.IDNAError, UnicodeError, ValueError):
+            continue
+        other = other.decode() if isinstance(other, bytes) else other
+        found.add(f"{local}{at}{other.lower()}")
+    return found
+
+
+def _read_returned(original, report: Report) -> None:
+    if not isinstance(original, Message):  # an empty or broken part
+        return
     for name, value in original.items():
         value = _str(value)
         identifying = name.title() in (f.title() for f in IDENTIFYING)
@@ -143,13 +176,26 @@ def withheld(
     hosts, and the FORWARDS (an account's forward addresses) with their
     domains; never SENDER's own domain or ours (OURS: domains and hosts)."""
     keep = {*ours, sender.rpartition("@")[2].lower(), sender.lower()} - {""}
-    names = {*report.named, *(f.lower() for f in forwards)}
+    names = {*report.named, *private(forwards)}
     domains = {n.rpartition("@")[2] for n in names if "@" in n}
     return {
-        name
+        spelling
         for name in names | domains
         if name and name not in keep and name.rpartition("@")[2] not in ours
+        for spelling in spellings(name)
     }
+
+
+def private(forwards: set[str]) -> set[str]:
+    """What no field may contain: each FORWARD in every spelling, and its
+    local part when that is long enough to tell."""
+    terms = set()
+    for forward in forwards:
+        terms |= spellings(forward.lower())
+        local = forward.lower().rpartition("@")[0]
+        if len(local) >= LOCAL_PART_MIN:
+            terms.add(local)
+    return terms
 
 
 TEXTS = {
@@ -187,12 +233,13 @@ def rebuild(
     sender: str,
     address: str | None,
     withheld: set[str],
+    forwards: set[str],
     hostname: str,
     placeholder: str,
 ) -> EmailMessage:
     """A report of ours to SENDER about their message to ADDRESS (the
     account's address; None when it cannot be told: PLACEHOLDER stands in
-    for it), naming nothing in WITHHELD."""
+    for it), naming nothing in WITHHELD and none of FORWARDS."""
     kind = report.action if report.action in TEXTS else "delivered"
     subject, italian, english = TEXTS[kind]
     shown = address or "un indirizzo di esteri / an esteri address"
@@ -219,7 +266,7 @@ def rebuild(
     msg.set_type("multipart/report")
     msg.set_param("report-type", "delivery-status")
     msg.attach(_status_part(report, address or placeholder, hostname))
-    msg.attach(_returned_part(report, withheld))
+    msg.attach(_returned_part(report, withheld, private(forwards)))
     return msg
 
 
@@ -236,19 +283,35 @@ def _status_part(report: Report, recipient: str, hostname: str) -> Message:
     return part
 
 
-def _returned_part(report: Report, withheld: set[str]) -> MIMEPart:
+def _returned_part(
+    report: Report, withheld: set[str], forwards: set[str]
+) -> MIMEPart:
     # A message id is no address: only hosts count there (the sender's own
-    # id reappears in the report's prose and must not void itself).
+    # id reappears in the report's prose and must not void itself), and
+    # the forward addresses, which a destination may have put in it.
     hosts = {term for term in withheld if "@" not in term}
     fields = MIMEPart()
     for name, value in report.returned:
         terms = hosts if name.lower() == "message-id" else withheld
-        if not any(term in value.lower() for term in terms):
-            fields[name] = value
+        shown = _BLANKS.sub(" ", value).strip()
+        if len(shown) > FIELD_LIMIT or _names(shown, terms | forwards):
+            continue
+        try:
+            fields[name] = shown
+        except (ValueError, TypeError):  # a field the policy cannot write
+            continue
     part = MIMEPart()
     part.set_content(fields.as_string(policy=policy.SMTP), subtype="rfc822-headers")
     part["Content-Description"] = "Headers of your message"
     return part
+
+
+def _names(value: str, terms: set[str]) -> bool:
+    """Whether VALUE names any of TERMS, however spaced or composed."""
+    # Invisible format characters (zero-width space, soft hyphen) go too.
+    visible = "".join(c for c in value if unicodedata.category(c) != "Cf")
+    folded = unicodedata.normalize("NFKC", _BLANKS.sub("", visible)).lower()
+    return any(term in folded for term in terms)
 
 
 def wire(msg: EmailMessage) -> tuple[list[tuple[str, str]], bytes]:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from ..values import Port
+
 if TYPE_CHECKING:
     from ..settings import Settings
 
@@ -37,14 +39,14 @@ class Deliverability(BaseModel):
     srs_secret: Path | None = None
     # Loopback ports of the helpers; None: the standard port moved by as much
     # as ports.smtp is moved from 25, so instances side by side do not clash.
-    dkim_port: int | None = None
-    srs_forward_port: int | None = None
-    srs_reverse_port: int | None = None
-    reinject_port: int | None = None
+    dkim_port: Port | None = None
+    srs_forward_port: Port | None = None
+    srs_reverse_port: Port | None = None
+    reinject_port: Port | None = None
     # What comes back to an SRS address: the smtpd it is filtered through
     # (bounce_return_port) and the milter that rebuilds it (bounce_filter_port).
-    bounce_return_port: int | None = None
-    bounce_filter_port: int | None = None
+    bounce_return_port: Port | None = None
+    bounce_filter_port: Port | None = None
     dmarc_policy: Literal["none", "quarantine", "reject"] = "quarantine"
     # DMARC and TLS-RPT reports go to this local part of each domain.
     report_local_part: str = "postmaster"
@@ -52,7 +54,7 @@ class Deliverability(BaseModel):
     # RFC 8461 caps max_age at a year.
     mta_sts_max_age: int = Field(default=604800, gt=0, le=31557600)
     # Where nginx serves the policy; None: 443 moved like the helpers' ports.
-    mta_sts_port: int | None = None
+    mta_sts_port: Port | None = None
 
 
 # Standard ports of the helpers: OpenDKIM's milter, postsrsd's two tables,

@@ -86,7 +86,7 @@ def host_records(s: Settings) -> list[Record]:
         imap_host = fqdn(s.imap_hostname)
         rows += [
             Record(imap_host, "AAAA" if ":" in a else "A", a, ttl)
-            for a in _checked(s.mailstore.addresses, "mailstore.addresses")
+            for a in s.mailstore.addresses
         ]
     rows.append(Record(host, "TXT", "v=spf1 a -all", ttl))
     rows += [Record(reverse_name(a), "PTR", host, ttl) for a in addresses]
