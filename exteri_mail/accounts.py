@@ -317,15 +317,25 @@ def change_plan(reg: Registry, address: str, plan: str) -> Outcome:
     return Outcome(account, password, tuple(notes))
 
 
+def _unchanged(reg: Registry, row: dict, what: str) -> Outcome:
+    """A request that changes nothing: no write, so no audit entry claims one."""
+    return Outcome(describe(reg, row), notes=(f"{what}; nothing changed",))
+
+
 def change_forward(reg: Registry, address: str, forward: str | None) -> Outcome:
     row = _open(reg, address)
     fwd = check_forward(reg, forward, row["local_part"]) if forward else None
     _check_forward_for_plan(row["plan"], fwd)
+    if fwd == row["forward"]:
+        return _unchanged(reg, row, f"the forward address is already {fwd or 'unset'}")
     return Outcome(_update(reg, row, "account.forward", {"forward": fwd}))
 
 
 def change_alias(reg: Registry, address: str, enabled: bool) -> Outcome:
     row = _open(reg, address)
+    if row["alias_enabled"] == enabled:
+        state = "on" if enabled else "off"
+        return _unchanged(reg, row, f"the alias-domain address is already {state}")
     return Outcome(_update(reg, row, "account.alias", {"alias_enabled": enabled}))
 
 

@@ -145,6 +145,7 @@ def ensure_database(db: Database) -> None:
 
 def drop_database(name: str) -> None:
     """Drop a registry database and its two roles (tests, `server destroy`)."""
+    ensure_running()
     psql(
         r"""
 SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'target') \gexec

@@ -21,3 +21,6 @@ def _address(value: str) -> str:
 
 # An address a daemon binds: an IP address, as Postfix and Dovecot take it.
 Address = Annotated[str, AfterValidator(_address)]
+
+# Addresses that bind every interface (in a container, say) rather than one.
+WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::"})

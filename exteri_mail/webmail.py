@@ -32,6 +32,7 @@ from .errors import InvalidInput, ServerError
 from .server.daemons import run
 from .server.render import environment, write_atomic
 from .settings import Settings
+from .values import WILDCARD_ADDRESSES
 
 log = logging.getLogger("exteri_mail.webmail")
 
@@ -206,7 +207,7 @@ def _mail_host(settings: Settings) -> str:
     """Where Roundcube reaches Dovecot and Postfix: loopback when they
     listen everywhere, else their first address."""
     address = settings.listen[0]
-    if address in ("0.0.0.0", "::", "*"):
+    if address in WILDCARD_ADDRESSES:
         address = "127.0.0.1"
     return _host(address)
 

@@ -388,6 +388,19 @@ def test_audit_log_records_who_did_what_without_secrets(cli, registry):
     assert "ARGON2" not in dump and "password_hash" not in dump
 
 
+def test_a_change_to_the_same_value_is_not_audited_as_a_change(cli, registry):
+    create(cli, "Anna", "Neri", "--forward", "anna@ext.test", "--alias")
+    before = counts(registry)
+
+    alias = cli("account", "alias", "anna.neri@esteri.org", "on")
+    forward = cli("account", "forward", "anna.neri@esteri.org", " anna@ext.test")
+
+    assert alias.exit_code == 0 and forward.exit_code == 0, forward.stderr
+    assert "already on; nothing changed" in alias.stdout
+    assert "already anna@ext.test; nothing changed" in forward.stdout
+    assert counts(registry) == before
+
+
 def test_help_everywhere(cli):
     for args in (
         ["--help"],

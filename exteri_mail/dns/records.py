@@ -16,6 +16,7 @@ from dns.rdtypes.ANY.TXT import TXT
 
 from ..errors import InvalidInput
 from ..settings import Settings
+from ..values import WILDCARD_ADDRESSES
 from . import config, keys, mta_sts
 
 log = logging.getLogger("exteri_mail.dns")
@@ -31,7 +32,6 @@ SRV_SERVICES = (
 )
 # Names mail clients probe for their settings (served by the web app).
 CLIENT_SETUP_NAMES = ("autoconfig", "autodiscover")
-WILDCARD_ADDRESSES = {"0.0.0.0", "::"}
 TXT_CHUNK = 255
 PTR_NOTE = (
     "; Not in these zones: ask the provider of each address for this "

@@ -5,6 +5,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from ..dns import helpers as deliverability  # issue 6
 from ..errors import InvalidInput
 from ..settings import Settings
+from ..values import WILDCARD_ADDRESSES
 from . import queries
 
 HEADER = "managed by exteri-mail: edits are overwritten by `exteri-mail server apply`"
@@ -52,6 +53,12 @@ def build(s: Settings) -> dict:
         "primary_domain": s.primary_domain,
         "alias_domain": s.alias_domain,
         "listen": s.listen,
+        # Postfix takes interface addresses only: a wildcard is spelt "all".
+        "inet_interfaces": (
+            "all"
+            if WILDCARD_ADDRESSES.intersection(s.listen)
+            else ", ".join(s.listen)
+        ),
         "inet_protocols": "all" if ipv6 else "ipv4",
         "mynetworks": ["127.0.0.1/32", *(["[::1]/128"] if ipv6 else [])],
         "ports": s.ports,
