@@ -1,12 +1,15 @@
 """render / check / apply: generated config is checked before it goes live."""
 
 import json
+import os
+import subprocess
 import urllib.request
 import tomllib
 
 import pytest
 import tomli_w
 
+from tests.mailstack import EXTERI_MAIL
 from tests.smtp_clients import smtp
 
 pytestmark = pytest.mark.daemons
@@ -62,6 +65,36 @@ def test_check_passes_on_a_clean_tree(stack, tmp_path):
     assert (
         stack.cli("server", "check", str(tmp_path)).stdout.strip() == "configuration ok"
     )
+
+
+def test_a_hardened_umask_leaves_the_config_folders_readable_by_the_daemons(
+    stack, tmp_path
+):
+    # Postfix's lookups run as postfix and must enter the pgsql folder.
+    subprocess.run(
+        [EXTERI_MAIL, "server", "render", "--out", str(tmp_path / "tree")],
+        env=stack.env, check=True, capture_output=True,
+        preexec_fn=lambda: os.umask(0o077),
+    )
+
+    folder = tmp_path / "tree" / "postfix" / "pgsql"
+    assert oct(folder.stat().st_mode & 0o777) == "0o755"
+
+
+def test_a_wildcard_listen_address_renders_a_config_postfix_accepts(stack, tmp_path):
+    # A container's address is unknown until it runs: it listens on 0.0.0.0,
+    # which Postfix takes only as "all" (an address must be an interface's).
+    settings = tomllib.loads((stack.state_dir / "exteri-mail.toml").read_text())
+    settings["listen"] = ["0.0.0.0"]
+    config = tmp_path / "wildcard.toml"
+    config.write_text(tomli_w.dumps(settings))
+    tree = tmp_path / "tree"
+
+    stack.cli("--config", str(config), "server", "render", "--out", str(tree))
+    check = stack.cli("--config", str(config), "server", "check", str(tree))
+
+    assert "inet_interfaces = all\n" in (tree / "postfix" / "main.cf").read_text()
+    assert check.stdout.strip() == "configuration ok"
 
 
 def test_K05_apply_with_a_broken_setting_keeps_the_old_config_serving(stack):

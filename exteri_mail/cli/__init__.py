@@ -1,6 +1,7 @@
 """The `exteri-mail` command: parse, call one use case, print."""
 
 import logging
+import os
 import sys
 
 import click
@@ -46,6 +47,9 @@ class ExteriGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config, dsn, operator, verbose) -> None:
     """Manage exteri-mail accounts and the mail servers that serve them."""
+    # The folders made here are read by the daemons' own users, whatever the
+    # operator's umask (077 on hardened hosts); secrets get explicit modes.
+    os.umask(0o022)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = AppContext(config=config, dsn=dsn, operator=operator)
