@@ -7,7 +7,6 @@ with __) override the file; command-line flags override both.
 
 import ipaddress
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -25,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .dns import config as dns_config  # issue 6
 from .dns.config import Deliverability  # issue 6
 from .errors import InvalidInput
-from .values import Address, Port
+from .values import HOST_NAME, Address, DomainName, Port
 
 DEFAULT_STATE_DIR = Path("/var/lib/exteri-mail")
 DEFAULT_PATHS = (
@@ -52,10 +51,6 @@ class Ports(BaseModel):
     web: Port = 8080
 
 
-# A DNS host name: letters, digits and hyphens in dot-separated labels.
-_HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?)+")
-
-
 def _host(value: str) -> str:
     """An IP address (brackets allowed) or a host name, as Postfix and
     Roundcube are given it: without brackets, lower case."""
@@ -64,7 +59,7 @@ def _host(value: str) -> str:
         return str(ipaddress.ip_address(text.removeprefix("[").removesuffix("]")))
     except ValueError:
         pass
-    if not _HOST_NAME.fullmatch(text) or text.replace(".", "").isdigit():
+    if not HOST_NAME.fullmatch(text) or text.replace(".", "").isdigit():
         raise ValueError(f"{value!r} is neither an IP address nor a host name")
     return text.rstrip(".")
 
@@ -131,9 +126,9 @@ class Settings(BaseSettings):
         env_prefix="EXTERI_MAIL_", env_nested_delimiter="__", extra="forbid"
     )
 
-    hostname: str = "mail.esteri.org"
-    primary_domain: str = "esteri.org"
-    alias_domain: str = "exteri.it"
+    hostname: DomainName = "mail.esteri.org"
+    primary_domain: DomainName = "esteri.org"
+    alias_domain: DomainName = "exteri.it"
     # Where postmaster@, abuse@ and the support address of every domain go.
     operators: str = "operatori@ext.test"
     support_local_part: str = "assistenza"
@@ -171,11 +166,6 @@ class Settings(BaseSettings):
     # neither on a host that only keeps the registry or serves the webmail.
     runs: list[Literal["mx", "imap"]] = Field(default_factory=lambda: ["mx", "imap"])
     mailstore: Mailstore = Field(default_factory=Mailstore)
-
-    @field_validator("hostname", "primary_domain", "alias_domain")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        return value.strip().lower().rstrip(".")
 
     @field_validator("relay")
     @classmethod

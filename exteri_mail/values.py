@@ -1,10 +1,12 @@
-"""Value types the settings share: a TCP port and an address to listen on.
+"""Value types the settings share: a TCP port, an address to listen on and
+a DNS name.
 
 Apart from settings.py so that dns/config.py (which settings.py imports)
 can use them too.
 """
 
 import ipaddress
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -24,3 +26,30 @@ Address = Annotated[str, AfterValidator(_address)]
 
 # Addresses that bind every interface (in a container, say) rather than one.
 WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::"})
+
+
+# Letters, digits and hyphens in dot-separated labels, as DNS host names are.
+HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?)+")
+
+
+def _domain(value: str) -> str:
+    text = value.strip().lower().rstrip(".")
+    if not HOST_NAME.fullmatch(text) or "." not in text or _is_ip(text):
+        raise ValueError(
+            f"{value!r} is not a domain name (dot-separated labels of letters, "
+            "digits and hyphens)"
+        )
+    return text
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+# A domain or host name of ours (hostname, the mail domains, the SRS domain):
+# lower case, no trailing dot, at least two labels.
+DomainName = Annotated[str, AfterValidator(_domain)]

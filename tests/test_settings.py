@@ -42,6 +42,16 @@ BAD = {
         'listen = ["1.2.3.4.5"]',
         "listen.0: '1.2.3.4.5' is not an IP address",
     ),
+    "a mail domain that is no domain": (
+        'primary_domain = "esteri,org"',
+        "primary_domain: 'esteri,org' is not a domain name (dot-separated "
+        "labels of letters, digits and hyphens)",
+    ),
+    "an SRS domain that is an address": (
+        '[deliverability]\nsrs_domain = "192.0.2.1"',
+        "deliverability.srs_domain: '192.0.2.1' is not a domain name "
+        "(dot-separated labels of letters, digits and hyphens)",
+    ),
     "port out of range": (
         "[ports]\nsmtp = 70000",
         "ports.smtp: Input should be less than or equal to 65535, not 70000",
@@ -92,6 +102,19 @@ def test_an_ipv6_mailstore_is_bracketed_once(tmp_path, host):
     assert "smtpd_sasl_path = inet:[::1]:10033" in main_cf
     assert "check_policy_service inet:[::1]:10031" in main_cf
     assert "[[" not in main_cf
+
+
+def test_our_domains_are_taken_in_lower_case_without_the_root_dot(tmp_path):
+    _, result = render(
+        tmp_path,
+        'hostname = "Mail.Esteri.ORG."\nalias_domain = "Exteri.IT"\n'
+        '[deliverability]\nsrs_domain = "Esteri.org."',
+    )
+
+    assert result.exit_code == 0, result.output
+    main_cf = (tmp_path / "tree" / "postfix" / "main.cf").read_text()
+    assert "myhostname = mail.esteri.org\n" in main_cf
+    assert "Esteri" not in main_cf and "ORG" not in main_cf
 
 
 def test_a_mailstore_host_name_is_taken_in_lower_case(tmp_path):

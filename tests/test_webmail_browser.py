@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -97,7 +101,14 @@ def log_in(driver, user: str, password: str) -> None:
 
 
 def wait_until(driver, condition, timeout: float = 45):
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+    # Roundcube replaces the page after a login post: an element found just
+    # before that goes stale, and the next poll finds the new one.
+    return WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.2,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(condition)
 
 
 def wait_for_inbox(driver, login: str) -> None:

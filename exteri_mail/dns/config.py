@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from ..values import Port
+from ..values import DomainName, Port
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -34,7 +34,7 @@ class Deliverability(BaseModel):
     # None: state_dir/dkim for an instance, /etc/exteri-mail/dkim otherwise.
     dkim_dir: Path | None = None
     # Domain of SRS addresses; None: primary_domain.
-    srs_domain: str | None = None
+    srs_domain: DomainName | None = None
     # None: state_dir/srs/secret for an instance, /etc/postsrsd.secret otherwise.
     srs_secret: Path | None = None
     # Loopback ports of the helpers; None: the standard port moved by as much
@@ -99,7 +99,7 @@ def srs_secret(s: "Settings") -> Path:
 
 
 def srs_domain(s: "Settings") -> str:
-    return (s.deliverability.srs_domain or s.primary_domain).lower().rstrip(".")
+    return s.deliverability.srs_domain or s.primary_domain
 
 
 def run_dir(s: "Settings") -> Path:
