@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .dns import config as dns_config  # issue 6
 from .dns.config import Deliverability  # issue 6
 from .errors import InvalidInput
-from .values import HOST_NAME, Address, DomainName, Port
+from .values import Address, DomainName, Port, is_host_name
 
 DEFAULT_STATE_DIR = Path("/var/lib/exteri-mail")
 DEFAULT_PATHS = (
@@ -59,7 +59,7 @@ def _host(value: str) -> str:
         return str(ipaddress.ip_address(text.removeprefix("[").removesuffix("]")))
     except ValueError:
         pass
-    if not HOST_NAME.fullmatch(text) or text.replace(".", "").isdigit():
+    if not is_host_name(text):
         raise ValueError(f"{value!r} is neither an IP address nor a host name")
     return text.rstrip(".")
 

@@ -32,22 +32,20 @@ WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::"})
 HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?)+")
 
 
+def is_host_name(text: str) -> bool:
+    """TEXT, in lower case, is a host name and not an IPv4 address (which
+    the pattern alone would take)."""
+    return bool(HOST_NAME.fullmatch(text)) and not text.replace(".", "").isdigit()
+
+
 def _domain(value: str) -> str:
     text = value.strip().lower().rstrip(".")
-    if not HOST_NAME.fullmatch(text) or "." not in text or _is_ip(text):
+    if not is_host_name(text) or "." not in text:
         raise ValueError(
             f"{value!r} is not a domain name (dot-separated labels of letters, "
             "digits and hyphens)"
         )
     return text
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 # A domain or host name of ours (hostname, the mail domains, the SRS domain):
