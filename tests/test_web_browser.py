@@ -18,6 +18,7 @@ import waitress
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from exteri_mail.web import create_app
@@ -83,6 +84,14 @@ def shot(browser, name: str) -> None:
     browser.save_screenshot(str(RESULTS / f"web-{name}.png"))
 
 
+def submit(browser, button) -> None:
+    """Click a form's button and wait for the page the post answers with:
+    the click can return while the old page is still shown."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(browser, 20).until(staleness_of(page))
+
+
 def text_of(browser, element_id: str) -> str:
     return browser.find_element(By.ID, element_id).text
 
@@ -101,13 +110,13 @@ def test_request_confirm_approve_and_set_up(browser, base_url, sink, run, regist
     browser.find_element(By.ID, "note").send_keys("Lavoro al consolato di Zurigo.")
     browser.find_element(By.ID, "privacy").click()
     shot(browser, "1-request-form")
-    browser.find_element(By.ID, "submit").click()
+    submit(browser, browser.find_element(By.ID, "submit"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Controlla la tua casella"
 
     # The confirmation link arrives and confirms the request.
     browser.get(link(sink.wait_for(forward), "/confirm/"))
     shot(browser, "2-confirm")
-    browser.find_element(By.ID, "confirm").click()
+    submit(browser, browser.find_element(By.ID, "confirm"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Richiesta confermata"
     sink.received.clear()
 
@@ -134,7 +143,7 @@ def test_request_confirm_approve_and_set_up(browser, base_url, sink, run, regist
     # The user chooses a password there.
     browser.find_element(By.ID, "password").send_keys("cavallo batteria graffetta")
     browser.find_element(By.ID, "password2").send_keys("cavallo batteria graffetta")
-    browser.find_element(By.CSS_SELECTOR, "#password-form button").click()
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "#password-form button"))
     assert "Password impostata" in text_of(browser, "password-done")
     shot(browser, "4-password-set")
 
